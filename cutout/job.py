@@ -1,0 +1,228 @@
+"""The job contract: what a job is, its states, and the only legal ways it changes.
+
+The status store holds the single source of truth for a job; queue messages carry only
+the job id and its priority. Every adapter stores the JSON form of :class:`Job`
+(``job.model_dump(mode="json")``) and rebuilds it with ``Job.model_validate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cutout.errors import IllegalTransition
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED)
+
+
+#: Every legal state change, written once. ``running → running`` is a worker re-claiming a
+#: job whose previous worker died (the queue redelivered it); ``running → queued`` is a
+#: worker handing a job back on shutdown or a transient error.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED}),
+    JobState.RUNNING: frozenset(
+        {JobState.RUNNING, JobState.QUEUED, JobState.DONE, JobState.FAILED}
+    ),
+    JobState.DONE: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+
+
+def check_transition(current: JobState, new: JobState) -> None:
+    """Raise :class:`IllegalTransition` unless ``current → new`` is in :data:`TRANSITIONS`."""
+    if new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"a {current.value} job cannot become {new.value}")
+
+
+class Priority(StrEnum):
+    """Queue tiers, most urgent first; a worker always drains a higher tier first."""
+
+    HIGH = "high"
+    STANDARD = "standard"
+    BATCH = "batch"
+
+    @property
+    def rank(self) -> int:
+        return list(Priority).index(self)
+
+
+class OutputFormat(StrEnum):
+    PNG = "png"
+    WEBP = "webp"
+    JPEG = "jpeg"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputInfo(_Model):
+    """The stored upload, as validated at ingest."""
+
+    key: str
+    sha256: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+
+
+class EffectRequest(_Model):
+    """One requested effect with its validated, canonical parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutputSpec(_Model):
+    format: OutputFormat = OutputFormat.PNG
+
+
+class ErrorInfo(_Model):
+    code: str
+    message: str
+
+
+class EffectResult(_Model):
+    """One effect's output, written into the job as soon as it is stored."""
+
+    key: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    cache_key: str
+    seconds: float = 0.0
+
+
+class Timings(_Model):
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stages: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelInfo(_Model):
+    """Which segmenter produced the results; ``fallback`` marks the weights-free one."""
+
+    name: str
+    version: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    fallback: bool = False
+
+
+class WorkerInfo(_Model):
+    id: str
+    cold_start: bool = False
+    startup: dict[str, float] = Field(default_factory=dict)
+
+
+class ClientInfo(_Model):
+    key_id: str = "anonymous"
+    batch_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class Job(_Model):
+    id: str
+    state: JobState = JobState.QUEUED
+    priority: Priority = Priority.STANDARD
+    input: InputInfo
+    effects: list[EffectRequest]
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    results: dict[str, EffectResult] = Field(default_factory=dict)
+    effect_errors: dict[str, ErrorInfo] = Field(default_factory=dict)
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    timings: Timings = Field(default_factory=Timings)
+    model: ModelInfo | None = None
+    worker: WorkerInfo | None = None
+    client: ClientInfo = Field(default_factory=ClientInfo)
+    request_fingerprint: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    expire_at: datetime | None = None
+
+    @property
+    def pending_effects(self) -> list[EffectRequest]:
+        """Effects with neither a result nor an error yet."""
+        return [
+            e
+            for e in self.effects
+            if e.name not in self.results and e.name not in self.effect_errors
+        ]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def idempotent_job_id(key_id: str, idempotency_key: str) -> str:
+    """A job id derived from the client's idempotency key, so that creating the job twice
+    collides in the status store instead of needing a separate index."""
+    return _digest({"client": key_id, "idempotency_key": idempotency_key})[:32]
+
+
+def request_fingerprint(
+    input_sha256: str, effects: list[EffectRequest], output: OutputSpec, priority: Priority
+) -> str:
+    """What "the same request" means for idempotency: same bytes, effects and output."""
+    return _digest(
+        {
+            "input": input_sha256,
+            "effects": [e.model_dump(mode="json") for e in effects],
+            "output": output.model_dump(mode="json"),
+            "priority": priority.value,
+        }
+    )
+
+
+def cache_key(
+    input_sha256: str,
+    model_identity: str,
+    chain: Sequence[EffectRequest],
+    output: OutputSpec,
+) -> str:
+    """Content address of one result: equal keys mean interchangeable results, so a repeat
+    request is answered from storage and a redelivered job rewrites nothing.
+
+    ``chain`` is every effect that shapes the result, in order: the effect itself, preceded
+    by any effects of the job that it composes with (e.g. ``crop`` before ``blackwhite``).
+    """
+    return _digest(
+        {
+            "input": input_sha256,
+            "model": model_identity,
+            "chain": [e.model_dump(mode="json") for e in chain],
+            "output": output.model_dump(mode="json"),
+        }
+    )
+
+
+def expiry(ttl: timedelta) -> datetime:
+    return utcnow() + ttl
+
+
+def _digest(value: object) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

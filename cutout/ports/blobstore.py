@@ -1,0 +1,77 @@
+"""BlobStore: uploads and results, addressed by slash-separated keys."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cutout.errors import InvalidInput
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid blob key, else raise :class:`InvalidInput`: no
+    empty, ``.`` or ``..`` segments, no absolute paths, nothing outside ``[A-Za-z0-9._-]``.
+    Adapters call this first, so no key can escape a directory root or bucket prefix."""
+    segments = key.split("/")
+    if len(key) > 512 or not all(_SEGMENT.fullmatch(s) and s != ".." for s in segments):
+        raise InvalidInput(f"invalid blob key {key!r}", code="invalid_key")
+    return key
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    content_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class BlobStore(ABC):
+    """Keys look like ``uploads/ab12…`` or ``results/cd34….png``: non-empty segments of
+    ``[A-Za-z0-9._-]`` joined by ``/``, no ``.``/``..`` segments. Any other key raises
+    :class:`~cutout.errors.InvalidInput` before touching storage.
+    """
+
+    @abstractmethod
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+    ) -> bool:
+        """Store ``data`` atomically: a reader sees the old object or the whole new one,
+        never part. With ``if_absent`` an existing object is left untouched and the call
+        returns ``False`` (not an error: content-addressed writers race harmlessly);
+        otherwise it returns ``True``."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes; :class:`~cutout.errors.NotFound` if there is none."""
+
+    @abstractmethod
+    def stat(self, key: str) -> BlobInfo | None:
+        """Size, content type and metadata, or ``None`` if there is no such object."""
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing object is not an error (idempotent)."""
+
+    @abstractmethod
+    def url(self, key: str, *, ttl_s: int) -> str:
+        """A URL that lets anyone holding it read the object for ``ttl_s`` seconds and no
+        longer (a signed URL on GCS; a token-checked ingest route locally)."""
+
+    @abstractmethod
+    def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
+        """A URL that accepts one HTTP ``PUT`` of the object with ``content_type`` for
+        ``ttl_s`` seconds, so large photos go straight to storage, not through ingest."""

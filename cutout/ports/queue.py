@@ -1,0 +1,67 @@
+"""JobQueue: at-least-once delivery of job ids, by priority tier, with leases."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cutout.job import Priority
+
+
+@dataclass(frozen=True)
+class Message:
+    """A leased delivery. ``attempt`` counts deliveries of this message, starting at 1;
+    ``lease_id`` is opaque and only valid for the adapter that made it."""
+
+    job_id: str
+    priority: Priority
+    attempt: int
+    lease_id: str
+
+
+class JobQueue(ABC):
+    """Guarantees every adapter keeps:
+
+    - **At least once.** A published message is delivered until it is acked. A lease that
+      runs out (the worker died or stalled) makes the message deliverable again; so does
+      :meth:`nack`. Consumers must therefore tolerate redelivery.
+    - **Tiers.** :meth:`pull` serves ``high`` before ``standard`` before ``batch``; within
+      a tier, oldest first (best effort on Pub/Sub, strict on SQLite). An adapter may
+      document a starvation guard that occasionally serves a lower tier first.
+    - **Dead letters.** A message delivered ``max_attempts`` times and then nacked or left
+      to expire is moved to the dead-letter queue instead of being delivered again;
+      :meth:`pull_dead_letters` hands those out so their jobs can be failed.
+    - Ack, nack and extend on a lease that has already expired are harmless no-ops.
+    """
+
+    @abstractmethod
+    def publish(self, job_id: str, priority: Priority) -> None:
+        """Enqueue one job id; durable when this returns."""
+
+    @abstractmethod
+    def pull(self, max_messages: int, *, wait_s: float) -> list[Message]:
+        """Lease up to ``max_messages`` messages, highest tier first. Returns as soon as at
+        least one is available, or an empty list after ``wait_s`` seconds."""
+
+    @abstractmethod
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Done with these messages: they are never delivered again."""
+
+    @abstractmethod
+    def nack(self, message: Message, *, delay_s: float = 0.0) -> None:
+        """Give the message back, deliverable again after ``delay_s`` seconds (unless this
+        was its last attempt, in which case it is dead-lettered)."""
+
+    @abstractmethod
+    def extend(self, messages: Sequence[Message], *, lease_s: float) -> None:
+        """Keep the leases for another ``lease_s`` seconds from now."""
+
+    @abstractmethod
+    def pull_dead_letters(self, max_messages: int) -> list[Message]:
+        """Lease dead-lettered messages (without waiting); ack them once handled."""
+
+    @abstractmethod
+    def depth(self) -> Mapping[Priority, int]:
+        """Messages waiting or leased per tier (approximate on Pub/Sub): the backlog that
+        worker scaling reads."""

@@ -1,0 +1,66 @@
+"""StatusStore: the single source of truth for jobs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+
+from cutout.job import EffectResult, ErrorInfo, Job, JobState
+
+#: Changes a transition applies along with the new state.
+Mutation = Callable[[Job], None]
+
+
+class StatusStore(ABC):
+    """Guarantees every adapter keeps:
+
+    - :meth:`create` is atomic and fails with :class:`~cutout.errors.Conflict` if the id
+      exists, so a derived id (idempotency keys) dedupes concurrent creates.
+    - :meth:`transition` is a compare-and-set: it applies only if the stored state is one of
+      ``expected``, and checks the move against the contract's legal transitions.
+    - :meth:`record_result` merges one effect's result without losing a concurrent
+      writer's result for another effect.
+    - Every write sets ``updated_at``; readers never see a half-written job.
+    """
+
+    @abstractmethod
+    def create(self, job: Job) -> Job:
+        """Store a new job; :class:`~cutout.errors.Conflict` if the id is taken."""
+
+    @abstractmethod
+    def get(self, job_id: str) -> Job:
+        """The job; :class:`~cutout.errors.NotFound` if there is none."""
+
+    @abstractmethod
+    def transition(
+        self,
+        job_id: str,
+        expected: Iterable[JobState],
+        new: JobState,
+        mutate: Mutation | None = None,
+    ) -> Job:
+        """Move the job to ``new`` if its state is in ``expected``, applying ``mutate`` to
+        it in the same atomic step. Raises :class:`~cutout.errors.Conflict` if the state
+        was something else (someone else moved it), :class:`~cutout.errors.IllegalTransition`
+        if the contract forbids the move, :class:`~cutout.errors.NotFound` if missing."""
+
+    @abstractmethod
+    def record_result(
+        self,
+        job_id: str,
+        effect: str,
+        result: EffectResult | None = None,
+        error: ErrorInfo | None = None,
+    ) -> Job:
+        """Merge one effect's result (or its error) into the job, atomically."""
+
+    @abstractmethod
+    def find(
+        self,
+        *,
+        state: JobState | None = None,
+        client_key: str | None = None,
+        batch_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs matching every given filter, newest first, at most ``limit``."""

@@ -1,0 +1,1 @@
+"""Ingest: the HTTP function that takes uploads, creates jobs and answers polls."""

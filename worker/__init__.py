@@ -1,0 +1,1 @@
+"""The batch worker: pull jobs, segment, run effects, store results."""
