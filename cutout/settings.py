@@ -61,6 +61,16 @@ class Settings(BaseModel):
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
     decode_threads: int = Field(4, ge=1)
 
+    # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
+    gcp_project: str = ""
+    gcp_region: str = "us-central1"
+    uploads_bucket: str = ""
+    results_bucket: str = ""
+    topic_prefix: str = Field("cutout", description="topics are <prefix>-<tier>")
+    jobs_collection: str = "jobs"
+    workers_collection: str = "workers"
+    worker_job: str = Field("cutout-worker", description="the Cloud Run job to execute")
+
     log_level: str = "INFO"
 
     @classmethod

@@ -1,0 +1,1 @@
+"""The ``cutout`` command line."""
