@@ -50,6 +50,14 @@ class Settings(BaseModel):
         "1", description="bump when the weights change: it is part of every cache key"
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    model_dtype: str = Field(
+        "fp32", pattern="^(fp32|bf16|fp16)$", description="inference precision (autocast)"
+    )
+    channels_last: bool = Field(True, description="channels-last convolutions")
+    model_compile: str = Field(
+        "none", pattern="^(none|trace)$", description="trace: TorchScript-freeze the model"
+    )
+    foreground: bool = Field(True, description="estimate foreground colours for cutouts")
 
     # the worker loop
     batch_size: int = Field(4, ge=1, le=64)
@@ -102,8 +110,12 @@ class Settings(BaseModel):
 
     @property
     def model_identity(self) -> str:
-        """What the result cache keys on: known to ingest without loading any model."""
-        return f"{self.segmenter}-{self.model_mode}@{self.model_version}"
+        """What the result cache keys on: known to ingest without loading any model.
+
+        Precision and foreground estimation change the pixels; channels-last and compiling
+        only reorder float arithmetic, so they are left out."""
+        fg = "-fg" if self.foreground else ""
+        return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
 
     @property
     def blob_dir(self) -> Path:

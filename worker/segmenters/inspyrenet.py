@@ -1,0 +1,183 @@
+"""InSPyReNet (transparent-background's model and weights), batched and built for start-up.
+
+What it guarantees, compared with ``Remover(...).process(img, type='map')`` on the same
+weights: the same preprocessing (bilinear antialiased resize to the mode's base size,
+ImageNet normalisation), the same network, min–max normalisation of the sigmoid *per image*
+(the reference normalises over the whole batch tensor, so its batched output differs from
+its single-image output), bilinear ``align_corners=True`` upsampling to full size on the
+device, and the reference's truncating conversion to uint8. In fp32 the alphas agree within
+2/255 (tests/test_inspyrenet.py); a batched alpha equals the single-image one within 1/255.
+"""
+
+from __future__ import annotations
+
+import time
+
+_START = time.perf_counter()
+
+import logging  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from cutout.errors import ConfigurationError  # noqa: E402
+from cutout.job import ModelInfo  # noqa: E402
+from cutout.settings import Settings  # noqa: E402
+from worker.segmenters import network  # noqa: E402
+from worker.segmenters.base import Segmenter, check_image, register  # noqa: E402
+from worker.segmenters.weights import load_state_dict, resolve_weights  # noqa: E402
+
+IMPORT_S = time.perf_counter() - _START
+log = logging.getLogger(__name__)
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigurationError(f"bad CUTOUT_DEVICE {name!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"CUTOUT_DEVICE={name} but no CUDA device is available")
+    return device
+
+
+class _Logits(nn.Module):
+    """The network up to the logits that ``forward_inference`` feeds to its sigmoid."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_inspyre(x)["saliency"][-1]  # type: ignore[no-any-return]
+
+
+@register("inspyrenet")
+class InSPyReNetSegmenter(Segmenter):
+    """InSPyReNet_SwinB in ``settings.model_mode`` (``base`` 1024², ``fast`` 384²).
+
+    ``device_batch`` caps how many images go through the network at once: all of them on
+    a GPU; one at a time on CPU, where batching gains nothing per image (measured) and
+    would multiply the activation memory of large batches.
+    """
+
+    def __init__(
+        self, settings: Settings, *, warm_up: bool = True, device_batch: int | None = None
+    ) -> None:
+        stages: dict[str, float] = {"imports": IMPORT_S}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[stage] = now - clock
+            clock = now
+
+        weights = resolve_weights(settings)
+        self.device = resolve_device(settings.device)
+        self.dtype = DTYPES[settings.model_dtype]
+        self.size = network.BASE_SIZES[settings.model_mode]
+        lap("find_weights")
+        model = network.build_network(settings.model_mode)
+        lap("build")
+        try:
+            model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}")
+        network.fold_batchnorm(model)
+        lap("load")
+        model.to(self.device)
+        self.channels_last = settings.channels_last
+        if self.channels_last:
+            network.to_channels_last(model)
+        self._net: nn.Module = _Logits(model).eval()
+        self._mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
+        self.device_batch = device_batch or (1 if self.device.type == "cpu" else 64)
+        lap("to_device")
+        if settings.model_compile == "trace":
+            self._trace()
+            lap("compile")
+        self.info = ModelInfo(
+            name="inspyrenet",
+            version=settings.model_version,
+            options={
+                "mode": settings.model_mode,
+                "dtype": settings.model_dtype,
+                "channels_last": settings.channels_last,
+                "compile": settings.model_compile,
+                "device": str(self.device),
+                "weights": Path(weights).name,
+            },
+        )
+        if warm_up:
+            self.segment([np.zeros((*self.size, 3), np.uint8)])
+            lap("warm_up")
+        self.startup = stages
+        log.info(
+            "InSPyReNet ready (%s) in %.2f s: %s",
+            ", ".join(f"{k}={v}" for k, v in self.info.options.items()),
+            sum(stages.values()),
+            ", ".join(f"{k} {v:.2f}s" for k, v in stages.items()),
+        )
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        arrays = [check_image(i, image) for i, image in enumerate(images)]
+        alphas: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(arrays), self.device_batch):
+                chunk = arrays[start : start + self.device_batch]
+                probs = self._probabilities(torch.cat([self._resize(a) for a in chunk]))
+                alphas += [_full_size(probs[i : i + 1], a.shape[:2]) for i, a in enumerate(chunk)]
+        return alphas
+
+    def _resize(self, image: np.ndarray) -> torch.Tensor:
+        """1x3xHxW float in 0..255 at the base size, rounded like Pillow's uint8 resize."""
+        if not image.flags.writeable:  # torch refuses to wrap read-only memory silently
+            image = image.copy()
+        pixels = torch.from_numpy(image).to(self.device, non_blocking=True)
+        pixels = pixels.permute(2, 0, 1).unsqueeze(0)
+        if self.device.type == "cpu":  # an exact uint8 kernel exists on CPU only
+            small = F.interpolate(pixels, self.size, mode="bilinear", antialias=True)
+            return small.float()
+        small = F.interpolate(pixels.float(), self.size, mode="bilinear", antialias=True)
+        return small.round_().clamp_(0, 255)
+
+    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        """Per-image min–max normalised sigmoid of the logits, Bx1xhxw float32."""
+        x = batch.div_(255).sub_(self._mean).div_(self._std)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        enabled = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
+            logits = self._net(x)
+        pred = torch.sigmoid(logits.float())
+        low = pred.amin(dim=(1, 2, 3), keepdim=True)
+        high = pred.amax(dim=(1, 2, 3), keepdim=True)
+        return (pred - low) / (high - low + 1e-8)
+
+    def _trace(self) -> None:
+        example = torch.zeros(1, 3, *self.size, device=self.device)
+        enabled = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
+            traced = torch.jit.trace(self._net, example, check_trace=False)
+        self._net = torch.jit.freeze(traced)
+
+
+def _full_size(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """Upsample one 1x1xhxw probability map to ``shape`` on its device; uint8 by truncation
+    (the reference's ``(pred * 255).astype(np.uint8)``)."""
+    up = F.interpolate(
+        prob, size=(int(shape[0]), int(shape[1])), mode="bilinear", align_corners=True
+    )
+    return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
