@@ -2,7 +2,7 @@
 
 What it guarantees, compared with ``Remover(...).process(img, type='map')`` on the same
 weights: the same preprocessing (bilinear antialiased resize to the mode's base size,
-ImageNet normalisation), the same network, min–max normalisation of the sigmoid *per image*
+ImageNet normalisation), the same network, min-max normalisation of the sigmoid *per image*
 (the reference normalises over the whole batch tensor, so its batched output differs from
 its single-image output), bilinear ``align_corners=True`` upsampling to full size on the
 device, and the reference's truncating conversion to uint8. In fp32 the alphas agree within
@@ -93,7 +93,8 @@ class InSPyReNetSegmenter(Segmenter):
         try:
             model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
         except RuntimeError as exc:
-            raise ConfigurationError(f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}")
+            message = f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}"
+            raise ConfigurationError(message) from exc
         network.fold_batchnorm(model)
         lap("load")
         model.to(self.device)
@@ -154,7 +155,7 @@ class InSPyReNetSegmenter(Segmenter):
         return small.round_().clamp_(0, 255)
 
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        """Per-image min–max normalised sigmoid of the logits, Bx1xhxw float32."""
+        """Per-image min-max normalised sigmoid of the logits, Bx1xhxw float32."""
         x = batch.div_(255).sub_(self._mean).div_(self._std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

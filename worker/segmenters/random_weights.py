@@ -4,7 +4,7 @@ Pretrained weights cannot be downloaded here. A randomly initialised network sat
 its logits reach ±1e11, so every alpha is 0 or 1 and no comparison of two inference paths
 means anything. Re-estimating every batch-norm layer's statistics on a few photo-like
 images (a forward pass in training mode with cumulative averaging) brings each layer's
-output back to unit scale: the logits then have a standard deviation of about 1.5–2.6 and
+output back to unit scale: the logits then have a standard deviation of about 1.5 to 2.6 and
 most alpha values lie strictly between 0 and 1.
 """
 
