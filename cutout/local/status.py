@@ -153,6 +153,6 @@ def _columns(job: Job) -> tuple[object, ...]:
 def _stamped(job: Job) -> Job:
     """A validated copy with ``updated_at`` set: a mutation that broke the model fails
     here, before anything is written."""
-    data = job.model_dump()
+    data = job.model_dump(warnings=False)
     data["updated_at"] = utcnow()
     return Job.model_validate(data)
