@@ -145,3 +145,5 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         queue.pull(0, wait_s=0)
     with pytest.raises(ValueError):
         queue.pull_dead_letters(0)
+    with pytest.raises(ValueError):
+        queue.extend([], lease_s=0)

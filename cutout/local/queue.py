@@ -13,8 +13,9 @@ from cutout.local.sqlite import Database
 from cutout.ports.queue import JobQueue, Message
 
 #: How often a waiting :meth:`SqliteJobQueue.pull` looks for messages. A message published
-#: by another process reaches a waiting puller after at most this long (25 ms on average);
-#: each look is one indexed read, so a waiting worker costs well under 1% of a core.
+#: by another process reaches a waiting puller after at most about this long (measured:
+#: median 22-28 ms, max 50-70 ms); each look is one indexed read, so a waiting worker costs
+#: about 1% of a core (measured 0.8%).
 POLL_INTERVAL_S = 0.05
 
 _TIERS = list(Priority)
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 CREATE INDEX IF NOT EXISTS queue_messages_order ON queue_messages (tier, seq);
 CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (visible_at);
 CREATE INDEX IF NOT EXISTS queue_messages_lease ON queue_messages (lease_id);
+CREATE INDEX IF NOT EXISTS queue_messages_attempt ON queue_messages (attempt, visible_at);
 CREATE TABLE IF NOT EXISTS queue_dead_letters (
     seq INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
@@ -111,6 +113,8 @@ class SqliteJobQueue(JobQueue):
                 )
 
     def extend(self, messages: Sequence[Message], *, lease_s: float) -> None:
+        if lease_s <= 0:
+            raise ValueError(f"lease_s must be positive, got {lease_s}")
         visible_at = time.time() + lease_s
         rows = [(visible_at, m.lease_id) for m in messages]
         with self._db.write() as conn:
