@@ -167,7 +167,7 @@ class IngestApp:
     # -- local blob routes (the GCS adapter hands out signed GCS URLs instead) ----------
 
     def on_blob_get(self, request: Request, key: str) -> Response:
-        self._check_blob_signature(request, key, "get")
+        self._check_blob_signature(request, key)
         blobs = self.service.backends.blobs
         info = blobs.stat(key)
         if info is None:
@@ -179,7 +179,7 @@ class IngestApp:
         )
 
     def on_blob_put(self, request: Request, key: str) -> Response:
-        self._check_blob_signature(request, key, "put")
+        self._check_blob_signature(request, key)
         if (request.content_length or 0) > self.settings.max_upload_bytes:
             raise PayloadTooLarge(self._too_large_message(), code="too_large")
         request.max_content_length = self.settings.max_upload_bytes
@@ -233,24 +233,22 @@ class IngestApp:
             )
         return files[0].read() if files else None
 
-    def _check_blob_signature(self, request: Request, key: str, operation: str) -> None:
+    def _check_blob_signature(self, request: Request, key: str) -> None:
         if self.settings.backend is not Backend.LOCAL:
             raise NotFound("blob routes exist only with the local backend", code="route_not_found")
         from cutout.local.blobstore import verify_signature
 
         try:
-            expires = int(request.args.get("expires", ""))
-        except ValueError as exc:
-            raise Forbidden("missing or malformed 'expires'", code="invalid_signature") from exc
-        if not verify_signature(
-            local_url_secret(self.settings),
-            key,
-            operation,
-            expires,
-            request.args.get("sig", ""),
-            time.time(),
-        ):
-            raise Forbidden("the URL signature is invalid or expired", code="invalid_signature")
+            verify_signature(
+                local_url_secret(self.settings),
+                key,
+                request.method,
+                request.args.get("expires", ""),
+                request.args.get("sig", ""),
+                time.time(),
+            )
+        except InvalidInput as exc:
+            raise Forbidden(exc.message, code=exc.code) from exc
 
     def _too_large_message(self) -> str:
         return f"the upload is over the {self.settings.max_upload_bytes // (1024 * 1024)} MB limit"

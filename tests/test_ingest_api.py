@@ -240,7 +240,7 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
     ("job_not_found", 404, lambda c: c.get("/v1/jobs/doesnotexist")),
     ("route_not_found", 404, lambda c: c.get("/v2/nothing")),
     ("method_not_allowed", 405, lambda c: c.delete("/v1/jobs")),
-    ("invalid_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
+    ("bad_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
 ]
 
 
