@@ -199,7 +199,7 @@ class IngestApp:
         if request.mimetype == "application/json":
             fields: dict[str, Any] = _json_body(request)
             data = None
-        elif request.mimetype == "multipart/form-data":
+        elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
             fields = {k: v for k, v in request.form.items()}
             fields["effects"] = request.form.getlist("effects")
             data = self._file_bytes(request)

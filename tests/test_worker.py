@@ -32,8 +32,13 @@ def _test_segmenters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def worker_settings(settings: Settings) -> Settings:
     return settings.with_overrides(
-        segmenter="test-ellipse", poll_s=0.2, batch_wait_ms=50, idle_exit_s=1.0,
-        retry_base_s=0.0, lease_s=10, max_attempts=3,
+        segmenter="test-ellipse",
+        poll_s=0.2,
+        batch_wait_ms=50,
+        idle_exit_s=1.0,
+        retry_base_s=0.0,
+        lease_s=10,
+        max_attempts=3,
     )
 
 

@@ -4,6 +4,7 @@ alpha is a soft ellipse, so results are checkable without any weights."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def ellipse_alpha(height: int, width: int) -> np.ndarray:
 
 
 class EllipseSegmenter(Segmenter):
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
 
     def __init__(self) -> None:
         self.info = ModelInfo(name="test-ellipse", version="1")
