@@ -88,36 +88,79 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
 
 
 def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
-    """Sniff and check an upload without decoding all of it: cheap enough for ingest.
+    """Sniff and check an upload without decoding its pixels: cheap enough for ingest's
+    latency budget (a full JPEG decode would cost more than the rest of the request).
 
-    Truncated or corrupt data is caught with the cheapest check each format allows: JPEG is
-    entropy-decoded at 1/8 scale, PNG chunks are CRC-checked, other formats are decoded.
+    Truncation is caught structurally per format (JPEG: an end-of-image marker after the
+    main scan starts; PNG: every chunk's CRC up to IEND; WebP: the RIFF length; GIF: the
+    trailer; HEIF: top-level boxes cover the file; BMP: the header's file size); TIFF is
+    decoded. Corruption inside compressed pixel data shows up when the worker decodes,
+    and fails the job with ``image_corrupt``.
     """
     image = open_image(data, max_pixels=max_pixels)
-    info = ImageInfo(
-        format=image.format or "",
-        mime=ACCEPTED_FORMATS[image.format or ""],
-        width=image.width,
-        height=image.height,
-    )
+    fmt = image.format or ""
     try:
-        if info.format in ("JPEG", "MPO"):
-            image.draft("RGB", (max(1, info.width // 8), max(1, info.height // 8)))
-            image.load()
-        elif info.format == "PNG":
+        if fmt == "PNG":
             image.verify()
-        else:
+        elif fmt == "TIFF":
             image.load()
+        elif not _STRUCTURE_CHECKS[fmt](data):
+            raise InvalidInput(f"the {fmt} file is truncated", code="image_truncated")
     except OSError as exc:
-        if "truncated" in str(exc).lower():
-            raise InvalidInput(
-                f"the {info.format} file is truncated", code="image_truncated"
-            ) from exc
-        raise InvalidInput(
-            f"the {info.format} data is corrupt: {exc}", code="image_corrupt"
-        ) from exc
+        code = "image_truncated" if "truncated" in str(exc).lower() else "image_corrupt"
+        raise InvalidInput(f"the {fmt} data is broken: {exc}", code=code) from exc
     except (SyntaxError, ValueError) as exc:
-        raise InvalidInput(
-            f"the {info.format} data is corrupt: {exc}", code="image_corrupt"
-        ) from exc
-    return info
+        raise InvalidInput(f"the {fmt} data is corrupt: {exc}", code="image_corrupt") from exc
+    return ImageInfo(format=fmt, mime=ACCEPTED_FORMATS[fmt], width=image.width, height=image.height)
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """An EOI marker after the first start-of-scan (an EXIF thumbnail's EOI comes before
+    it, so a file cut inside the main scan fails); trailing phone metadata is allowed."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            return data.rfind(b"\xff\xd9") > pos
+        if marker == 0xFF:
+            pos += 1
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
+
+
+def _riff_complete(data: bytes) -> bool:
+    return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+
+
+def _gif_complete(data: bytes) -> bool:
+    return data.rstrip(b"\0").endswith(b"\x3b")
+
+
+def _bmp_complete(data: bytes) -> bool:
+    return len(data) >= int.from_bytes(data[2:6], "little")
+
+
+def _isobmff_complete(data: bytes) -> bool:
+    """HEIF/HEIC: walk the top-level boxes; each must fit in the file."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif size == 0:
+            return True
+        if size < 8:
+            return False
+        pos += size
+    return pos == len(data)
+
+
+_STRUCTURE_CHECKS = {
+    "JPEG": _jpeg_complete,
+    "MPO": _jpeg_complete,
+    "WEBP": _riff_complete,
+    "GIF": _gif_complete,
+    "BMP": _bmp_complete,
+    "HEIF": _isobmff_complete,
+}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
@@ -55,10 +56,13 @@ def png(width: int = 64, height: int = 48) -> bytes:
 
 
 def post(client: Client, data: bytes | None = b"", **fields: Any) -> Any:
-    form: dict[str, Any] = {k: v for k, v in fields.items() if k != "headers"}
+    """POST /v1/jobs encoded the way browsers and ``requests`` encode forms (urllib3)."""
+    headers = fields.pop("headers", {})
+    form: list[tuple[str, Any]] = [(k, v) for k, v in fields.items()]
     if data is not None:
-        form["file"] = (io.BytesIO(data), "photo.bin")
-    return client.post("/v1/jobs", data=form, headers=fields.get("headers", {}))
+        form.append(("file", ("photo.bin", data, "application/octet-stream")))
+    body, content_type = encode_multipart_formdata(form)
+    return client.post("/v1/jobs", data=body, headers={"Content-Type": content_type, **headers})
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -227,6 +231,15 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
         "unexpected_file_field",
         400,
         lambda c: c.post("/v1/jobs", data={"photo": (io.BytesIO(png()), "a.png")}),
+    ),
+    (
+        "malformed_request",
+        400,
+        lambda c: c.post(
+            "/v1/jobs",
+            data=b"--xyz\r\nbroken",
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+        ),
     ),
     (
         "invalid_json",
