@@ -17,6 +17,7 @@ from cutout.settings import Settings
 TIERS = ["high", "standard", "batch"]
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+DEFAULTS = Settings.model_validate({})
 
 
 def _iam_members() -> list[tuple[str, str, dict[str, Any]]]:
@@ -43,7 +44,7 @@ def _grants(member_ref: str) -> set[tuple[str, str]]:
 def test_tiers_and_names_follow_the_queue_contract() -> None:
     tf = terraform()
     assert tf.locals["tiers"] == TIERS
-    assert tf.default("name_prefix") == Settings().topic_prefix
+    assert tf.default("name_prefix") == DEFAULTS.topic_prefix
     assert tf.resource("google_pubsub_topic", "tier")["name"] == "${var.name_prefix}-${each.value}"
     sub = tf.resource("google_pubsub_subscription", "tier")
     assert sub["name"] == "${var.name_prefix}-${each.value}-worker"
@@ -68,7 +69,7 @@ def test_every_source_subscription_dead_letters_and_retries() -> None:
         policy = block(sub, "dead_letter_policy")
         assert ref(policy["dead_letter_topic"]) == "google_pubsub_topic.dead_letter.id"
         assert ref(policy["max_delivery_attempts"]) == "var.max_delivery_attempts"
-    assert terraform().default("max_delivery_attempts") == Settings().max_attempts
+    assert terraform().default("max_delivery_attempts") == DEFAULTS.max_attempts
 
 
 def test_pubsub_service_agent_can_dead_letter() -> None:
