@@ -4,16 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-fast test-gcp lint bench-ingest bench-model bench-effects clean
+.PHONY: up test test-fast check-infra lint bench-ingest system-deps infra-tools clean
 
 up: $(STAMP)
 	$(BIN)/cutout up
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps infra-tools
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not emulator"
+
+# The deployment files' static checks (Terraform, Dockerfiles, cloudbuild.yaml).
+check-infra: $(STAMP) infra-tools
+	$(BIN)/python -m pytest -q tests/test_infra_*.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy cutout ingest worker effects
@@ -31,5 +35,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 system-deps:
 	scripts/install-system-deps.sh
 
+# checkov + hadolint in their own venv (.venv-checkov).
+infra-tools:
+	bash infra/tools/install.sh
+
 clean:
-	rm -rf $(VENV) .cutout .pytest_cache
+	rm -rf $(VENV) .venv-checkov .cutout .pytest_cache

@@ -68,6 +68,7 @@ class Settings(BaseModel):
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
     decode_threads: int = Field(4, ge=1)
+    max_workers: int = Field(4, ge=1, description="most workers at once; the launcher's cap")
 
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""
