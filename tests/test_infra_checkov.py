@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_support import run_checkov
+from tests.support.infra import run_checkov
 
 TARGETS = {
     "terraform": ["infra"],

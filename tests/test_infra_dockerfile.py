@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from infra_support import ROOT, Instruction, dockerfile, pins, run_hadolint
+from tests.support.infra import ROOT, Instruction, dockerfile, pins, run_hadolint
 
 DOCKERFILES = ["Dockerfile.worker", "Dockerfile.ingest"]
 

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from infra_support import ROOT, canonical, pins
+from tests.support.infra import ROOT, canonical, pins
 from packaging.requirements import Requirement
 
 FIRST_PARTY = ("cutout", "ingest", "worker", "effects")

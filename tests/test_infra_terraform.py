@@ -10,7 +10,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from infra_support import INFRA, block, ref, terraform
+from tests.support.infra import INFRA, block, ref, terraform
 
 from cutout.settings import Settings
 

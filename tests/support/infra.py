@@ -20,7 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 TOOLS_VENV = Path(os.environ.get("CUTOUT_CHECKS_VENV", ROOT / ".venv-checkov"))
 TOOL_TIMEOUT_S = 300
