@@ -68,7 +68,17 @@ class Settings(BaseModel):
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
     decode_threads: int = Field(4, ge=1)
+
+    # scaling from zero (cutout/scaling.py)
+    autoscale: bool = Field(True, description="ingest starts workers for the backlog")
     max_workers: int = Field(4, ge=1, description="most workers at once; the launcher's cap")
+    jobs_per_worker: int = Field(16, ge=1, description="backlog that justifies one worker")
+    start_window_s: float = Field(
+        120.0, gt=0, description="how long a requested worker counts as on its way"
+    )
+    scale_caller: str = Field(
+        "", description="service account allowed to call /v1/scale (OIDC); empty: anyone"
+    )
 
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""

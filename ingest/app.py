@@ -30,7 +30,7 @@ from cutout.errors import (
 )
 from cutout.job import ClientInfo, JobState, OutputFormat, OutputSpec, Priority
 from cutout.settings import Backend, Settings, local_url_secret
-from ingest.auth import Forbidden, KeyRing, Unauthorized
+from ingest.auth import Forbidden, KeyRing, SchedulerAuth, Unauthorized
 from ingest.service import IDEMPOTENCY_KEY_MAX, IngestService, Submission
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ ROUTES = Map(
         Rule("/v1/jobs", endpoint="list_jobs", methods=["GET"]),
         Rule("/v1/jobs/<job_id>", endpoint="job", methods=["GET"]),
         Rule("/v1/uploads", endpoint="new_upload", methods=["POST"]),
+        Rule("/v1/warm", endpoint="warm", methods=["POST"]),
+        Rule("/v1/scale", endpoint="scale", methods=["POST"]),
         Rule("/v1/blobs/<path:key>", endpoint="blob_get", methods=["GET"]),
         Rule("/v1/blobs/<path:key>", endpoint="blob_put", methods=["PUT"]),
     ]
@@ -71,6 +73,7 @@ class IngestApp:
         self.settings = settings
         self.service = IngestService(settings, backends)
         self.keys = KeyRing(settings.api_keys, allow_anonymous=settings.allow_anonymous)
+        self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self._page = resources.files("ingest").joinpath("static/index.html").read_bytes()
 
     def dispatch(self, request: Request) -> Response:
@@ -164,6 +167,20 @@ class IngestApp:
         self.keys.identify(request.headers)
         content_type = request.args.get("content_type", "application/octet-stream")
         return _json(self.service.new_upload(content_type), 201)
+
+    # -- scaling ----------------------------------------------------------------------
+
+    def on_warm(self, request: Request) -> Response:
+        """A user has started choosing a photo: have a worker starting before the upload.
+        A no-op when one is alive or already on its way (the scale-up lease)."""
+        result = self.service.scale(warm=True)
+        return _json({"autoscale": result is not None, **(result.to_dict() if result else {})})
+
+    def on_scale(self, request: Request) -> Response:
+        """Cloud Scheduler's periodic backlog check (and an operator's manual nudge)."""
+        self.scale_auth.check(request.headers.get("Authorization", ""))
+        result = self.service.scale()
+        return _json({"autoscale": result is not None, **(result.to_dict() if result else {})})
 
     # -- local blob routes (the GCS adapter hands out signed GCS URLs instead) ----------
 

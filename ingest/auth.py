@@ -69,3 +69,39 @@ class KeyRing:
 def _bearer(value: str) -> str:
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class SchedulerAuth:
+    """Who may call ``POST /v1/scale``. On GCP, ingest is public (the web shop calls it),
+    so Cloud Scheduler's OIDC token is verified here: Google-signed, for our audience,
+    from the configured service account. Without ``scale_caller`` (local), anyone may:
+    the route only starts the workers the backlog already justifies."""
+
+    def __init__(self, caller: str, *, audience: str) -> None:
+        self._caller = caller
+        self._audience = audience
+
+    def check(self, authorization: str) -> None:
+        if not self._caller:
+            return
+        token = _bearer(authorization)
+        if not token:
+            raise Unauthorized("a Google-signed OIDC token is required", code="missing_token")
+        claims = verify_google_token(token, self._audience)
+        if claims.get("email") != self._caller or not claims.get("email_verified"):
+            raise Forbidden(f"only {self._caller} may trigger scaling", code="forbidden_caller")
+
+
+def verify_google_token(token: str, audience: str) -> Mapping[str, object]:
+    """Check an ID token's signature against Google's published keys, its expiry and
+    audience; returns its claims or raises :class:`Unauthorized`."""
+    from google.auth.transport import requests as google_requests
+    from google.oauth2 import id_token
+
+    try:
+        claims: Mapping[str, object] = id_token.verify_oauth2_token(
+            token, google_requests.Request(), audience=audience
+        )
+    except ValueError as exc:
+        raise Unauthorized(f"the OIDC token is not valid: {exc}", code="invalid_token") from exc
+    return claims

@@ -28,6 +28,7 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class IngestService:
     def __init__(self, settings: Settings, backends: Backends) -> None:
         self.settings = settings
         self.backends = backends
+        self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
 
     # -- submissions ------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class IngestService:
             return replay
         if job.state is JobState.QUEUED:
             self._publish(job)
+            self.scale()
         log.info(
             "job %s accepted",
             job.id,
@@ -142,6 +145,17 @@ class IngestService:
                 raise InvalidInput(str(exc), code=exc.code) from exc
             out.append(EffectRequest(name=name, params=canonical))
         return out
+
+    def scale(self, *, warm: bool = False) -> ScaleResult | None:
+        """Make sure enough workers run (see cutout/scaling.py). A failure here never fails
+        the upload: the job is queued, and the next upload or /v1/scale tries again."""
+        if not self.settings.autoscale:
+            return None
+        try:
+            return self.scaler.ensure(warm=warm)
+        except Exception:
+            log.exception("scaling workers failed; the periodic /v1/scale will retry")
+            return None
 
     # -- reading ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 import yaml
+
 from tests.support.infra import ROOT, dockerfile, terraform
 
 BUILTINS = {"PROJECT_ID", "BUILD_ID", "PROJECT_NUMBER", "LOCATION", "SHORT_SHA", "COMMIT_SHA"}

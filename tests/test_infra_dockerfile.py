@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.support.infra import ROOT, Instruction, dockerfile, pins, run_hadolint
 
 DOCKERFILES = ["Dockerfile.worker", "Dockerfile.ingest"]

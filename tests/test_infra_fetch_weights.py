@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.support.infra import ROOT
 
 SCRIPT = ROOT / "infra" / "docker" / "fetch_weights.py"

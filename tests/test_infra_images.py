@@ -14,8 +14,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from tests.support.infra import ROOT, canonical, pins
 from packaging.requirements import Requirement
+
+from tests.support.infra import ROOT, canonical, pins
 
 FIRST_PARTY = ("cutout", "ingest", "worker", "effects")
 

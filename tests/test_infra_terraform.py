@@ -10,9 +10,9 @@ import subprocess
 from typing import Any
 
 import pytest
-from tests.support.infra import INFRA, block, ref, terraform
 
 from cutout.settings import Settings
+from tests.support.infra import INFRA, block, ref, terraform
 
 TIERS = ["high", "standard", "batch"]
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}

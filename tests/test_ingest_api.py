@@ -33,6 +33,7 @@ def app_settings(settings: Settings) -> Settings:
         max_pixels=4_000_000,
         api_keys=f"shop:{KEY}:high",
         max_effects=3,
+        autoscale=False,  # scaling has its own tests (test_scaling.py)
     )
 
 
@@ -316,6 +317,7 @@ def test_direct_upload_then_job_by_upload_id(client: Client) -> None:
 
 
 def test_24_megapixel_photo_is_accepted_at_the_default_limit(settings: Settings) -> None:
+    settings = settings.with_overrides(autoscale=False)
     app = IngestApp(settings, open_backends(settings))
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:

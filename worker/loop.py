@@ -16,6 +16,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cutout.backends import Backends
 from cutout.job import ErrorInfo, Job, JobState, WorkerInfo, utcnow
@@ -42,6 +43,7 @@ class Worker:
     )
     stopping: threading.Event = field(default_factory=threading.Event)
     process_started: float = field(default_factory=time.perf_counter)
+    started_at: datetime = field(default_factory=utcnow)
     jobs_done: int = 0
 
     def stop(self) -> None:
@@ -144,7 +146,9 @@ class Worker:
         return WorkerInfo(id=self.id, cold_start=True, startup=startup)
 
     def _beat(self) -> WorkerBeat:
-        return WorkerBeat(worker_id=self.id, at=utcnow(), jobs_done=self.jobs_done)
+        return WorkerBeat(
+            worker_id=self.id, at=utcnow(), jobs_done=self.jobs_done, started_at=self.started_at
+        )
 
     def _goodbye(self) -> None:
         try:

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from cutout.local.sqlite import Database
-from cutout.ports.launcher import Launcher, WorkerBeat
+from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
 from cutout.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,12 @@ CREATE TABLE IF NOT EXISTS workers (
     at REAL NOT NULL,
     busy INTEGER NOT NULL,
     jobs_done INTEGER NOT NULL,
+    started_at REAL,
     gone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS worker_starts (
+    at REAL NOT NULL,
+    count INTEGER NOT NULL
 )
 """
 
@@ -59,12 +64,14 @@ class LocalLauncher(Launcher):
                 self._procs.append(proc)
 
     def beat(self, beat: WorkerBeat) -> None:
+        started = beat.started_at.timestamp() if beat.started_at else None
         with self._db.write() as conn:
             conn.execute(
-                "INSERT INTO workers (worker_id, at, busy, jobs_done) VALUES (?, ?, ?, ?)"
+                "INSERT INTO workers (worker_id, at, busy, jobs_done, started_at)"
+                " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (worker_id) DO UPDATE SET"
                 " at = excluded.at, busy = excluded.busy, jobs_done = excluded.jobs_done",
-                (beat.worker_id, beat.at.timestamp(), int(beat.busy), beat.jobs_done),
+                (beat.worker_id, beat.at.timestamp(), int(beat.busy), beat.jobs_done, started),
             )
 
     def goodbye(self, worker_id: str) -> None:
@@ -81,7 +88,7 @@ class LocalLauncher(Launcher):
         """Newest beat first."""
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT worker_id, at, busy, jobs_done FROM workers"
+                "SELECT worker_id, at, busy, jobs_done, started_at FROM workers"
                 " WHERE gone = 0 AND at >= ? ORDER BY at DESC, worker_id",
                 (time.time() - max_age_s,),
             ).fetchall()
@@ -91,9 +98,25 @@ class LocalLauncher(Launcher):
                 at=datetime.fromtimestamp(row["at"], UTC),
                 busy=bool(row["busy"]),
                 jobs_done=row["jobs_done"],
+                started_at=_time(row["started_at"]),
             )
             for row in rows
         ]
+
+    def claim_starts(
+        self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
+    ) -> int:
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM worker_starts WHERE at < ?", (now - window_s,))
+            records = [
+                StartRecord(at=datetime.fromtimestamp(row["at"], UTC), count=row["count"])
+                for row in conn.execute("SELECT at, count FROM worker_starts ORDER BY at")
+            ]
+            count = decide(records)
+            if count > 0:
+                conn.execute("INSERT INTO worker_starts (at, count) VALUES (?, ?)", (now, count))
+        return max(count, 0)
 
     def running(self) -> list[int]:
         """PIDs of the started workers that have not exited (not part of the port)."""
@@ -121,3 +144,7 @@ class LocalLauncher(Launcher):
     def close(self) -> None:
         """Release the connections (not part of the port)."""
         self._db.close()
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
