@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+import google.cloud.storage as storage
 import pytest
 import requests
-from google.cloud import storage
 
 from cutout.errors import InvalidInput, NotFound
 from cutout.gcp import open_gcp_backends

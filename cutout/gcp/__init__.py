@@ -27,7 +27,7 @@ def open_gcp_backends(settings: Settings) -> Backends:
     try:
         from cutout.backends import Backends
         from cutout.gcp.clients import EmulatorHosts, connect
-        from cutout.gcp.cloudrun import CloudRunLauncher
+        from cutout.gcp.cloudrun import CloudRunLauncher, worker_job_name
         from cutout.gcp.firestore import FirestoreStatusStore
         from cutout.gcp.gcs import GcsBlobStore
         from cutout.gcp.pubsub import PubSubJobQueue
@@ -38,9 +38,9 @@ def open_gcp_backends(settings: Settings) -> Backends:
             "missing): pip install -r requirements.txt"
         ) from exc
 
+    names = Names(settings.gcp_project, settings.topic_prefix)
     emulators = EmulatorHosts.from_env()
     clients = connect(settings.gcp_project, emulators)
-    names = Names(settings.gcp_project, settings.topic_prefix)
     blobs = GcsBlobStore(
         clients.storage,
         uploads_bucket=settings.uploads_bucket,
@@ -57,10 +57,7 @@ def open_gcp_backends(settings: Settings) -> Backends:
         guard_every=settings.batch_guard_every,
     )
     launcher = CloudRunLauncher(
-        job_name=(
-            f"projects/{settings.gcp_project}/locations/{settings.gcp_region}"
-            f"/jobs/{settings.worker_job}"
-        ),
+        job_name=worker_job_name(settings),
         jobs_client=clients.jobs,
         firestore_client=clients.firestore,
         collection=settings.workers_collection,

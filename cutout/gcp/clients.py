@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import google.auth
+import google.cloud.storage as storage
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import firestore, pubsub_v1, storage
+from google.cloud import firestore
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+from google.cloud.pubsub_v1.types import BatchSettings
 
 from cutout.gcp.errors import translated
 from cutout.gcp.signing import UrlSigner, emulator_signer
@@ -25,9 +28,7 @@ from cutout.gcp.signing import UrlSigner, emulator_signer
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 #: Publishes from concurrent requests share one RPC; a lone publish waits at most 10 ms.
-PUBLISH_BATCHING = pubsub_v1.types.BatchSettings(
-    max_messages=100, max_bytes=1_000_000, max_latency=0.01
-)
+PUBLISH_BATCHING = BatchSettings(max_messages=100, max_bytes=1_000_000, max_latency=0.01)
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class EmulatorHosts:
 class GcpClients:
     storage: storage.Client
     signer: UrlSigner
-    publisher: pubsub_v1.PublisherClient
-    subscriber: pubsub_v1.SubscriberClient
+    publisher: PublisherClient
+    subscriber: SubscriberClient
     firestore: firestore.Client
     #: Built on first use: the Cloud Run Admin API has no emulator and needs credentials.
     jobs: Callable[[], Any]
@@ -79,7 +80,7 @@ def connect(project: str, emulators: EmulatorHosts) -> GcpClients:
     if emulators.storage:
         gcs = storage.Client(
             project=project,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
             client_options={"api_endpoint": emulators.storage},
         )
         signer = emulator_signer(project, emulators.storage)
@@ -91,8 +92,8 @@ def connect(project: str, emulators: EmulatorHosts) -> GcpClients:
     # The Pub/Sub and Firestore clients switch to the emulator (and anonymous
     # credentials) themselves when their variable is set.
     pubsub_creds = None if emulators.pubsub else credentials
-    publisher = pubsub_v1.PublisherClient(batch_settings=PUBLISH_BATCHING, credentials=pubsub_creds)
-    subscriber = pubsub_v1.SubscriberClient(credentials=pubsub_creds)
+    publisher = PublisherClient(batch_settings=PUBLISH_BATCHING, credentials=pubsub_creds)
+    subscriber = SubscriberClient(credentials=pubsub_creds)
     db = firestore.Client(project=project, credentials=None if emulators.firestore else credentials)
 
     def jobs_client() -> Any:

@@ -25,11 +25,20 @@ from cutout.gcp.errors import translated
 from cutout.gcp.firestore import check_document_id
 from cutout.job import utcnow
 from cutout.ports import Launcher, WorkerBeat
+from cutout.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Heartbeat documents outlive their worker by this much, then the TTL policy drops them.
 BEAT_TTL = timedelta(days=1)
+
+
+def worker_job_name(settings: Settings) -> str:
+    """The worker job's resource name: ``projects/<p>/locations/<region>/jobs/<job>``."""
+    return (
+        f"projects/{settings.gcp_project}/locations/{settings.gcp_region}"
+        f"/jobs/{settings.worker_job}"
+    )
 
 
 class CloudRunLauncher(Launcher):

@@ -156,8 +156,9 @@ class FirestoreStatusStore(StatusStore):
             query = self._jobs.where(filter=FieldFilter("priority", "==", priority.value)).where(
                 filter=FieldFilter("state", "in", _ACTIVE)
             )
+            aggregation: Any = query.count()  # typed as one result; it is a list of lists
             with translated(f"counting {priority.value} jobs"):
-                result = query.count().get()
+                result = aggregation.get()
             counts[priority] = int(result[0][0].value)
         return counts
 

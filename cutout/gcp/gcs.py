@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import google.cloud.storage as storage
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
-from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from cutout.gcp.errors import translated

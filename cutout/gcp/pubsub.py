@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.pubsub_v1.types import ReceivedMessage
 
 from cutout.errors import InvalidInput
@@ -59,8 +59,8 @@ _DEAD = "dead-letter"
 class PubSubJobQueue(JobQueue):
     def __init__(
         self,
-        publisher: pubsub_v1.PublisherClient,
-        subscriber: pubsub_v1.SubscriberClient,
+        publisher: PublisherClient,
+        subscriber: SubscriberClient,
         names: Names,
         *,
         max_attempts: int,
@@ -77,6 +77,7 @@ class PubSubJobQueue(JobQueue):
         self._backlog = backlog
         self._order = TierOrder(guard_every)
         self._poll_max_s = poll_max_s
+        self._uncounted: set[str] = set()
 
     def publish(self, job_id: str, priority: Priority) -> None:
         if not job_id:
@@ -188,6 +189,13 @@ class PubSubJobQueue(JobQueue):
             with translated(f"acking malformed message on {subscription}"):
                 self._subscriber.acknowledge(subscription=subscription, ack_ids=[received.ack_id])
             return None
+        if not received.delivery_attempt and kind != _DEAD and subscription not in self._uncounted:
+            self._uncounted.add(subscription)
+            log.error(
+                "%s has no dead-letter policy, so Pub/Sub does not count deliveries: "
+                "its messages will never be dead-lettered (see cutout/gcp/topology.py)",
+                subscription,
+            )
         attempt = max(received.delivery_attempt, 1)
         return Message(job_id, tier, attempt, f"{kind}:{received.ack_id}")
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import google.auth.credentials
 import google.auth.transport.requests
+import google.cloud.storage as storage
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from google.cloud import storage
 from google.oauth2 import service_account
 
 from cutout.errors import ConfigurationError, InvalidInput

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from cutout.errors import ConfigurationError
 from cutout.gcp.errors import translated
@@ -110,8 +110,8 @@ class Policy:
 
 
 def ensure_topology(
-    publisher: pubsub_v1.PublisherClient,
-    subscriber: pubsub_v1.SubscriberClient,
+    publisher: PublisherClient,
+    subscriber: SubscriberClient,
     names: Names,
     policy: Policy,
 ) -> None:
