@@ -207,3 +207,20 @@ def test_a_message_without_job_id_is_dropped_and_logged(
     assert "no job_id" in caplog.text and "elsewhere" in caplog.text
     queue.ack(messages)
     assert queue.pull(5, wait_s=1) == []
+
+
+def test_a_subscription_without_dead_letter_policy_is_reported(
+    gcp_settings: Settings, make_queue: QueueFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    n = names(gcp_settings)
+    PublisherClient().create_topic(name=n.topic(Priority.STANDARD))
+    SubscriberClient().create_subscription(
+        name=n.subscription(Priority.STANDARD), topic=n.topic(Priority.STANDARD)
+    )
+    queue = make_queue()  # leaves the existing subscription as it is
+    queue.publish("j", Priority.STANDARD)
+    with caplog.at_level(logging.ERROR):
+        (message,) = queue.pull(1, wait_s=5)
+    assert message.attempt == 1
+    assert "has no dead-letter policy" in caplog.text
+    queue.ack([message])
