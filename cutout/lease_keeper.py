@@ -1,7 +1,8 @@
 """Keeps the leases of in-progress messages alive while a worker processes a batch.
 
-A batch can take longer than one lease (a cold model, a 50 MP photo); without extensions
-the queue would hand the same jobs to another worker mid-batch. The keeper works with any
+A batch can take longer than one lease (a slow CPU, a cold model, a queue of 50 MP
+photos); without extensions the queue would hand the same jobs to another worker while
+this one is still working on them. The keeper works with any
 :class:`~cutout.ports.JobQueue` through :meth:`~cutout.ports.JobQueue.extend`.
 """
 
@@ -27,12 +28,17 @@ class LeaseKeeper:
     :meth:`stop`; a message held longer than ``max_hold_s`` is no longer extended (logged),
     so a hung worker gives its jobs back to the queue instead of holding them for ever.
     A failed extension is logged and retried on the next tick; it never raises into the
-    worker.
+    worker. Used as a context manager it starts on entry and stops on exit::
+
+        with LeaseKeeper(queue, messages, lease_s=settings.lease_s) as leases:
+            ...
+            leases.release(message)  # after acking or nacking it
     """
 
     def __init__(
         self,
         queue: JobQueue,
+        messages: Iterable[Message] = (),
         *,
         lease_s: float,
         interval_s: float | None = None,
@@ -48,28 +54,29 @@ class LeaseKeeper:
             raise ValueError(f"interval_s must be in (0, {lease_s}), not {self._interval_s}")
         self._max_hold_s = max_hold_s
         self._clock = clock
-        self._held: dict[Message, float] = {}
+        self._held: dict[str, tuple[Message, float]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self.hold(messages)
 
     def hold(self, messages: Iterable[Message]) -> None:
         """Start keeping these leases alive."""
         now = self._clock()
         with self._lock:
             for message in messages:
-                self._held.setdefault(message, now)
+                self._held.setdefault(message.lease_id, (message, now))
 
-    def release(self, messages: Iterable[Message]) -> None:
+    def release(self, *messages: Message) -> None:
         """Stop extending these (they were acked or nacked)."""
         with self._lock:
             for message in messages:
-                self._held.pop(message, None)
+                self._held.pop(message.lease_id, None)
 
     @property
     def held(self) -> list[Message]:
         with self._lock:
-            return list(self._held)
+            return [message for message, _ in self._held.values()]
 
     def start(self) -> LeaseKeeper:
         if self._thread is not None:
@@ -101,10 +108,10 @@ class LeaseKeeper:
         """Extend every held lease once, now (the thread calls this every interval)."""
         now = self._clock()
         with self._lock:
-            overdue = [m for m, since in self._held.items() if now - since > self._max_hold_s]
+            overdue = [m for m, since in self._held.values() if now - since > self._max_hold_s]
             for message in overdue:
-                del self._held[message]
-            current = list(self._held)
+                del self._held[message.lease_id]
+            current = [message for message, _ in self._held.values()]
         for message in overdue:
             log.warning(
                 "job %s: held for more than %.0fs; no longer extending its lease",

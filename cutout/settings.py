@@ -41,6 +41,13 @@ class Settings(BaseModel):
     max_pixels: int = Field(50_000_000, gt=0)
     url_ttl_s: int = Field(3600, gt=0, description="lifetime of result/upload URLs")
     job_ttl_days: int = Field(30, gt=0, description="job documents expire after this")
+    max_effects: int = Field(8, ge=1, description="effects one job may ask for")
+    api_keys: str = Field(
+        "",
+        description="'id:secret:tier' entries separated by ','; tier is the highest "
+        "priority the key may use (high, standard or batch)",
+    )
+    allow_anonymous: bool = Field(True, description="accept requests without an API key")
 
     # segmentation
     segmenter: str = Field("inspyrenet", description="name in the segmenter registry")
@@ -50,6 +57,7 @@ class Settings(BaseModel):
         "1", description="bump when the weights change: it is part of every cache key"
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    foreground: bool = Field(True, description="estimate foreground colours at edges")
 
     # the worker loop
     batch_size: int = Field(4, ge=1, le=64)

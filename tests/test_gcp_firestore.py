@@ -100,6 +100,7 @@ def test_transition_applies_mutation_and_checks_expected_state(
     store.create(make_job("t"))
 
     def claim(job: Job) -> None:
+        assert job.state is JobState.QUEUED  # mutate sees the stored state
         job.attempts += 1
         job.worker = WorkerInfo(id="w1")
 
@@ -188,6 +189,11 @@ def test_effect_errors_are_recorded_beside_results(store: FirestoreStatusStore) 
     job = store.record_result("e", "blur", error=ErrorInfo(code="bad_params", message="r<0"))
     assert job.effect_errors == {"blur": ErrorInfo(code="bad_params", message="r<0")}
     assert job.pending_effects == []
+    # an error never hides a stored result; a result replaces an earlier error
+    job = store.record_result("e", "cutout", error=ErrorInfo(code="transient", message="x"))
+    assert ("cutout" in job.results, "cutout" in job.effect_errors) == (True, False)
+    job = store.record_result("e", "blur", result=result("blur"))
+    assert (sorted(job.results), job.effect_errors) == (["blur", "cutout"], {})
     with pytest.raises(ValueError):
         store.record_result("e", "cutout")
 
@@ -214,7 +220,7 @@ def test_find_filters_and_orders_newest_first(store: FirestoreStatusStore) -> No
     assert ids(state=JobState.QUEUED, client_key="shop") == ["c", "a"]
     assert ids(state=JobState.RUNNING, batch_id="b1", client_key="shop") == ["b"]
     assert ids(limit=2) == ["d", "c"]
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValueError):
         store.find(limit=0)
 
 

@@ -63,12 +63,12 @@ class Clock:
 
 def test_tick_extends_held_until_released() -> None:
     queue = RecordingQueue()
-    keeper = LeaseKeeper(queue, lease_s=30)
-    keeper.hold([msg("a"), msg("b")])
+    keeper = LeaseKeeper(queue, [msg("a")], lease_s=30)
+    keeper.hold([msg("b")])
     keeper.tick()
-    keeper.release([msg("a")])
+    keeper.release(msg("a"))
     keeper.tick()
-    keeper.release([msg("b")])
+    keeper.release(msg("b"))
     keeper.tick()
     assert queue.extended == [(["a", "b"], 30), (["b"], 30)]
 

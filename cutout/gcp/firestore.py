@@ -7,8 +7,10 @@ policy (only a timestamp field can), and ``created_at`` orders queries.
 - :meth:`~FirestoreStatusStore.transition` is a transaction: read, compare the state,
   write. Firestore retries a transaction that lost a race, so ``mutate`` may run more
   than once; it must only change the job it is handed.
-- :meth:`~FirestoreStatusStore.record_result` is one field-path update
-  (``results.<effect>``): atomic, and it cannot overwrite another effect's result.
+- :meth:`~FirestoreStatusStore.record_result` of a result is one field-path update
+  (``results.<effect>``, dropping ``effect_errors.<effect>``): atomic, and it cannot
+  overwrite another effect's result. An error is written in a transaction, because it
+  must not replace a result that is already there.
 
 What Terraform must create for the queries here (the emulator needs none of it, so tests
 cannot prove it): the composite indexes in :data:`COMPOSITE_INDEXES` and a TTL policy on
@@ -96,9 +98,9 @@ class FirestoreStatusStore(StatusStore):
                 wanted = ", ".join(sorted(s.value for s in allowed))
                 raise Conflict(f"job {job_id} is {job.state.value}, not {wanted}")
             check_transition(job.state, new)
-            job.state = new
             if mutate is not None:
                 mutate(job)
+            job.state = new
             job.updated_at = utcnow()
             transaction.set(ref, to_document(job))
             return job
@@ -117,15 +119,45 @@ class FirestoreStatusStore(StatusStore):
             raise ValueError("record_result needs exactly one of result and error")
         if not effect:
             raise InvalidInput("empty effect name")
-        field, value = ("results", result) if result is not None else ("effect_errors", error)
-        assert value is not None
-        update = {
-            FieldPath(field, effect).to_api_repr(): value.model_dump(mode="json"),
-            "updated_at": utcnow(),
-        }
+        ref = self._ref(job_id)
+        result_path = FieldPath("results", effect).to_api_repr()
+        error_path = FieldPath("effect_errors", effect).to_api_repr()
         with translated(f"recording {effect} of job {job_id}"):
-            self._ref(job_id).update(update)
+            if result is not None:
+                ref.update(
+                    {
+                        result_path: result.model_dump(mode="json"),
+                        error_path: firestore.DELETE_FIELD,
+                        "updated_at": utcnow(),
+                    }
+                )
+            else:
+                assert error is not None
+                self._record_error(ref, effect, error)
         return self.get(job_id)
+
+    def _record_error(
+        self, ref: firestore.DocumentReference, effect: str, error: ErrorInfo
+    ) -> None:
+        """An error never replaces a stored result (a failed redelivery must not hide a
+        finished one): read and write in one transaction."""
+
+        @firestore.transactional
+        def apply(transaction: firestore.Transaction) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFound(f"no job {ref.id}")
+            if effect in (snapshot.get("results") or {}):
+                return
+            transaction.update(
+                ref,
+                {
+                    FieldPath("effect_errors", effect).to_api_repr(): error.model_dump(mode="json"),
+                    "updated_at": utcnow(),
+                },
+            )
+
+        apply(self._db.transaction())
 
     def find(
         self,
@@ -136,7 +168,7 @@ class FirestoreStatusStore(StatusStore):
         limit: int = 100,
     ) -> list[Job]:
         if not 1 <= limit <= MAX_FIND:
-            raise InvalidInput(f"limit must be 1..{MAX_FIND}, not {limit}")
+            raise ValueError(f"limit must be 1..{MAX_FIND}, not {limit}")
         query: Any = self._jobs
         for field, value in (
             ("state", state.value if state else None),

@@ -32,7 +32,8 @@ class Launcher(ABC):
 
     @abstractmethod
     def goodbye(self, worker_id: str) -> None:
-        """The worker is exiting: stop counting it as alive."""
+        """The worker is exiting: stop counting it as alive, even if a late beat for the
+        same id arrives afterwards (worker ids are never reused)."""
 
     @abstractmethod
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:
