@@ -1,8 +1,8 @@
 """PubSubJobQueue and its topology on Google's Pub/Sub emulator.
 
-What the emulator cannot show: its retry backoff is loose (the first redeliveries after a
-nack come at once), so the retry policy is checked as stored configuration, and the
-deferral the adapter controls (``nack(delay_s=…)``) is checked in time.
+What the emulator cannot show: its retry backoff is loose (1 to 3 s whatever the minimum;
+the first redeliveries come at once), so the retry policy is checked as stored
+configuration; the deferral the adapter controls (``nack(delay_s=...)``) is checked in time.
 """
 
 from __future__ import annotations
@@ -75,11 +75,12 @@ def test_topology_is_idempotent_and_carries_the_policies(
 def test_native_dead_letter_policy_never_goes_below_pubsubs_minimum(
     make_queue: QueueFactory, gcp_settings: Settings
 ) -> None:
-    make_queue(max_attempts=2)
+    make_queue(max_attempts=2, retry_base_s=0)
     sub = SubscriberClient().get_subscription(
         subscription=names(gcp_settings).subscription(Priority.BATCH)
     )
     assert sub.dead_letter_policy.max_delivery_attempts == 5
+    assert "retry_policy" not in sub  # no backoff: a nacked message comes back at once
 
 
 def test_publish_sets_job_id_and_priority(make_queue: QueueFactory, gcp_settings: Settings) -> None:

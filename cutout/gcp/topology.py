@@ -71,6 +71,9 @@ class Policy:
 
     ``max_attempts`` below Pub/Sub's minimum of 5 is enforced by the queue adapter
     itself; the subscription's own dead-letter policy (at least 5) is the backstop.
+    The retry policy backs a nacked message off exponentially from ``retry_base_s`` up
+    to 600 s; ``retry_base_s=0`` means no retry policy, i.e. redeliver at once (with any
+    retry policy the emulator backs off by 1 to 3 s, whatever its minimum).
     """
 
     lease_s: int
@@ -93,7 +96,7 @@ class Policy:
         return {"seconds": int(seconds), "nanos": round((seconds % 1) * 1e9)}
 
     def subscription(self, names: Names, tier: Priority) -> dict[str, object]:
-        return {
+        request: dict[str, object] = {
             "name": names.subscription(tier),
             "topic": names.topic(tier),
             "ack_deadline_seconds": self.ack_deadline_s,
@@ -101,12 +104,14 @@ class Policy:
                 "dead_letter_topic": names.dead_letter_topic,
                 "max_delivery_attempts": self.native_max_attempts,
             },
-            "retry_policy": {
-                "minimum_backoff": self.min_backoff,
-                "maximum_backoff": {"seconds": MAX_BACKOFF_S},
-            },
             "expiration_policy": {},  # never expire, however long a tier stays idle
         }
+        if self.retry_base_s > 0:
+            request["retry_policy"] = {
+                "minimum_backoff": self.min_backoff,
+                "maximum_backoff": {"seconds": MAX_BACKOFF_S},
+            }
+        return request
 
 
 def ensure_topology(
