@@ -67,6 +67,9 @@ class Settings(BaseModel):
     lease_s: int = Field(60, ge=10, description="visibility timeout / ack deadline")
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
+    batch_guard_every: int = Field(
+        10, ge=0, description="after N pulls without a batch job, serve one first; 0 never"
+    )
     decode_threads: int = Field(4, ge=1)
 
     # scaling from zero (cutout/scaling.py)

@@ -8,6 +8,8 @@ import pytest
 
 from cutout.settings import Settings
 
+pytest_plugins = ["tests.support.emulators"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
