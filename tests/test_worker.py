@@ -39,6 +39,7 @@ def worker_settings(settings: Settings) -> Settings:
         retry_base_s=0.0,
         lease_s=10,
         max_attempts=3,
+        autoscale=False,  # these tests run the worker themselves
     )
 
 

@@ -40,6 +40,7 @@ def test_sigkill_mid_batch_then_every_job_finishes_exactly_once(
         batch_wait_ms=500,
         idle_exit_s=4.0,
         poll_s=0.5,
+        autoscale=False,
     )
     backends = open_backends(settings)
     service = IngestService(settings, backends)
