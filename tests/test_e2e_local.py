@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,25 @@ pytestmark = pytest.mark.slow
 
 
 class Pipeline:
-    def __init__(self, url: str, process: subprocess.Popen[str], log: Path) -> None:
+    def __init__(self, url: str, process: subprocess.Popen[str], log: Path, data: Path) -> None:
         self.url = url
         self.process = process
         self.log = log
+        self.data = data
+
+    def processes(self) -> list[int]:
+        return processes_with_env("CUTOUT_DATA_DIR", str(self.data))
+
+    def workers(self) -> list[int]:
+        return [pid for pid in self.processes() if b"-m\x00worker" in _cmdline(pid)]
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s\n" + (
+                self.log.read_text()
+            )
+            time.sleep(0.2)
 
     def wait_done(self, job_id: str, timeout_s: float = 180) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -59,7 +74,7 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
-            env={**os.environ, "HOME": str(tmp_path / "home")},
+            env={**os.environ, "HOME": str(tmp_path / "home"), "CUTOUT_IDLE_EXIT_S": "3"},
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -67,7 +82,7 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
-    pipeline = Pipeline(url, process, log)
+    pipeline = Pipeline(url, process, log, tmp_path / "data")
     yield pipeline
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -113,11 +128,38 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     saved = Image.open(out / "coffee.color.png")
     assert saved.size == (600, 400) and saved.mode == "RGBA"
 
-    data_dir = str(tmp_path / "data")
-    assert len(processes_with_env("CUTOUT_DATA_DIR", data_dir)) >= 2  # ingest + worker
+    assert pipeline.processes()
     pipeline.process.send_signal(signal.SIGINT)
     assert pipeline.process.wait(timeout=40) == 0
-    assert processes_with_env("CUTOUT_DATA_DIR", data_dir) == []
+    assert pipeline.processes() == []
+
+
+def test_the_first_job_starts_a_worker_that_exits_when_idle(pipeline: Pipeline) -> None:
+    assert pipeline.workers() == []  # idle pipeline: no worker, no GPU cost
+    chelsea = (FIXTURES / "chelsea.png").read_bytes()
+    response = requests.post(
+        f"{pipeline.url}/v1/jobs", files={"file": ("c.png", chelsea, "image/png")}, timeout=30
+    )
+    job = pipeline.wait_done(response.json()["id"])
+    assert job["state"] == "done"
+    assert job["worker"]["cold_start"] is True
+    pipeline.wait_for(lambda: pipeline.workers() == [], "the worker exits after 3 s idle")
+
+
+def test_a_warm_call_starts_a_worker_before_any_upload(pipeline: Pipeline) -> None:
+    assert pipeline.workers() == []
+    warm = requests.post(f"{pipeline.url}/v1/warm", timeout=10).json()
+    assert warm["started"] == 1
+    pipeline.wait_for(lambda: len(pipeline.workers()) == 1, "a worker process starts")
+    again = requests.post(f"{pipeline.url}/v1/warm", timeout=10).json()
+    assert again["started"] == 0  # on its way or alive: a no-op
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def processes_with_env(name: str, value: str) -> list[int]:
