@@ -59,7 +59,7 @@ def test_upload_a_photo_and_see_the_cutout(page: Page, pipeline: Pipeline, tmp_p
     )
     assert page.eval_on_selector("figure[data-effect=color] img", "i => i.naturalWidth") == 451
     page.wait_for_function("document.getElementById('status').textContent.startsWith('done')")
-    assert "451×300" in page.inner_text("figure[data-effect=color] figcaption")
+    assert "451x300" in page.inner_text("figure[data-effect=color] figcaption")
     page.screenshot(path=str(tmp_path / "page.png"))
 
 
