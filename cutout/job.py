@@ -71,6 +71,10 @@ class OutputFormat(StrEnum):
     WEBP = "webp"
     JPEG = "jpeg"
 
+    @property
+    def extension(self) -> str:
+        return "jpg" if self is OutputFormat.JPEG else self.value
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -217,6 +221,11 @@ def cache_key(
             "output": output.model_dump(mode="json"),
         }
     )
+
+
+def result_key(cache_key_: str, output: OutputSpec) -> str:
+    """Where a result lives in the blob store: content-addressed, so writes are idempotent."""
+    return f"results/{cache_key_}.{output.format.extension}"
 
 
 def expiry(ttl: timedelta) -> datetime:

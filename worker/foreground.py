@@ -1,4 +1,4 @@
-"""Foreground colours for cutouts, and the RGBA composition that uses them.
+"""Foreground colours for cutouts (used by :mod:`worker.compose`).
 
 Along soft edges (fur, hair) an image's pixels mix the subject with the old background;
 copied into a cutout unchanged they leave a fringe of that background. The reference
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cutout.errors import InvalidInput
+from worker.devices import resolve_device
 
 REGULARIZATION = 1e-5
 SMALL_ITERATIONS = 10
@@ -32,26 +33,12 @@ SMALL_SIZE = 32
 CPU_BAND_PIXELS = 1 << 16
 
 
-def compose_cutout(
-    image: np.ndarray, alpha: np.ndarray, *, estimate_foreground: bool, device: str = "cpu"
-) -> np.ndarray:
-    """RGBA uint8 at full size: the image's colours (or, if ``estimate_foreground``, the
-    estimated foreground colours) with ``alpha`` as the alpha channel."""
-    _check(image, alpha)
-    rgba = np.empty((*alpha.shape, 4), np.uint8)
-    if estimate_foreground:
-        rgba[..., :3] = foreground_colours(image, alpha, device=device)
-    else:
-        rgba[..., :3] = image
-    rgba[..., 3] = alpha
-    return rgba
-
-
 def foreground_colours(image: np.ndarray, alpha: np.ndarray, *, device: str = "cpu") -> np.ndarray:
-    """The estimated foreground colours as RGB uint8 (rounded, as the reference does)."""
-    _check(image, alpha)
+    """The estimated foreground colours as RGB uint8 (rounded, as the reference does), for
+    an RGB uint8 HxWx3 ``image`` and uint8 HxW ``alpha``; ``device`` as ``CUTOUT_DEVICE``."""
+    check_pair(image, alpha)
     with torch.inference_mode():
-        dev = torch.device(device)
+        dev = resolve_device(device)
         pixels = torch.from_numpy(_writeable(image)).to(dev).permute(2, 0, 1).contiguous()
         matte = torch.from_numpy(_writeable(alpha)).to(dev).unsqueeze(0)
         fb = estimate_foreground(pixels, matte)
@@ -153,7 +140,7 @@ def _mean_colours(image: torch.Tensor, alpha: torch.Tensor, rows: int) -> torch.
     return torch.cat([fg, bg]).float()
 
 
-def _check(image: np.ndarray, alpha: np.ndarray) -> None:
+def check_pair(image: np.ndarray, alpha: np.ndarray) -> None:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InvalidInput(f"expected an RGB uint8 HxWx3 image, got {image.dtype} {image.shape}")
     if alpha.dtype != np.uint8 or alpha.shape != image.shape[:2]:

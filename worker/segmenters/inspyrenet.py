@@ -27,6 +27,7 @@ from torch import nn  # noqa: E402
 from cutout.errors import ConfigurationError  # noqa: E402
 from cutout.job import ModelInfo  # noqa: E402
 from cutout.settings import Settings  # noqa: E402
+from worker.devices import resolve_device  # noqa: E402
 from worker.segmenters import network  # noqa: E402
 from worker.segmenters.base import Segmenter, check_image, register  # noqa: E402
 from worker.segmenters.weights import load_state_dict, resolve_weights  # noqa: E402
@@ -37,18 +38,6 @@ log = logging.getLogger(__name__)
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigurationError(f"bad CUTOUT_DEVICE {name!r}: {exc}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError(f"CUTOUT_DEVICE={name} but no CUDA device is available")
-    return device
 
 
 class _Logits(nn.Module):

@@ -1,23 +1,17 @@
-"""Where InSPyReNet checkpoints come from, and how they are read.
+"""Fetching and reading InSPyReNet checkpoints.
 
-Places, in order (the first that has a file wins):
-
-1. ``CUTOUT_WEIGHTS``: a path, or a ``file://``, ``gs://``, ``http(s)://`` URI (a URI is
-   downloaded once into ``<data_dir>/weights/``). When set, it is the only place tried:
-   an explicit choice that fails must not be replaced by another checkpoint silently.
-2. transparent-background's own cache (``~/.transparent-background/`` or
-   ``$TRANSPARENT_BACKGROUND_FILE_PATH/.transparent-background/``): ``ckpt_<mode>``
-   as ``.safetensors`` (see ``cutout convert-weights``) or as the package's ``.pth``.
-3. the package's download URL, saved into that cache and checked against its MD5.
+The places, in order, are :func:`cutout.weights.weight_sources` (``CUTOUT_WEIGHTS`` as a
+path or a ``file://``, ``gs://`` or ``http(s)://`` URI, the package's cache, the package's
+download URL), the same list ``cutout up`` reads. A URI is downloaded once into
+``<data_dir>/weights/``; the first place that yields a file wins.
 
 A checkpoint is either the package's ``.pth`` (a plain state dict) or a ``.safetensors``
-file, which loads memory-mapped: no copy on CPU, and no unpickling.
+file (``cutout convert-weights``), which loads memory-mapped: no unpickling, no copy.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -25,7 +19,6 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,46 +26,14 @@ import torch
 
 from cutout.errors import ConfigurationError
 from cutout.settings import Settings
+from cutout.weights import weight_sources
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".safetensors", ".pth")
-
-
-@dataclass(frozen=True)
-class PackageCheckpoint:
-    """One mode's entry in transparent-background's ``config.yaml``."""
-
-    name: str
-    url: str
-    md5: str | None
-
-
-def package_checkpoint(mode: str) -> PackageCheckpoint:
-    """Read the checkpoint name, URL and MD5 the package uses for ``mode``, from the user's
-    copy of its config (as ``Remover`` does) or the packaged one."""
-    import yaml
-
-    user_config = package_cache_dir() / "config.yaml"
-    if user_config.is_file():
-        config_path = user_config
-    else:
-        spec = importlib.util.find_spec("transparent_background")
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigurationError("transparent-background is not installed")
-        config_path = Path(next(iter(spec.submodule_search_locations))) / "config.yaml"
-    entry: dict[str, Any] = yaml.safe_load(config_path.read_text())[mode]
-    return PackageCheckpoint(name=entry["ckpt_name"], url=entry["url"], md5=entry.get("md5"))
-
-
-def package_cache_dir() -> Path:
-    root = os.environ.get("TRANSPARENT_BACKGROUND_FILE_PATH") or os.path.expanduser("~")
-    return Path(root) / ".transparent-background"
-
 
 def find_weights(settings: Settings, *, download: bool = False) -> Path | None:
-    """The checkpoint the settings lead to, or ``None``. Downloads only if asked; never
-    raises for a missing checkpoint (``cutout up`` uses this to decide on the fallback)."""
+    """The checkpoint the settings lead to, or ``None``. Downloads only if asked, and never
+    raises for a missing checkpoint."""
     path, _ = _search(settings, download=download)
     return path
 
@@ -85,64 +46,41 @@ def resolve_weights(settings: Settings) -> Path:
         raise ConfigurationError(
             f"no InSPyReNet checkpoint for mode {settings.model_mode!r}; tried: "
             + "; ".join(tried)
-            + ". Set CUTOUT_WEIGHTS to a checkpoint, or CUTOUT_SEGMENTER=grabcut for the "
-            "weights-free fallback."
+            + ". Set CUTOUT_WEIGHTS to a checkpoint (.pth or .safetensors), or "
+            "CUTOUT_SEGMENTER=grabcut for the weights-free fallback."
         )
     return path
 
 
 def _search(settings: Settings, *, download: bool) -> tuple[Path | None, list[str]]:
-    tried: list[str] = []
-    if settings.weights:
-        return _explicit(settings.weights, settings.data_dir / "weights", download, tried), tried
-    tried.append("CUTOUT_WEIGHTS (not set)")
-    entry = package_checkpoint(settings.model_mode)
-    cache = package_cache_dir()
-    stem = Path(entry.name).stem
-    for suffix in SUFFIXES:
-        candidate = cache / (stem + suffix)
-        if candidate.is_file():
-            return candidate, tried
-        tried.append(f"{candidate} (missing)")
-    target = cache / entry.name
-    if not download:
-        tried.append(f"{entry.url} (not downloaded)")
-        return None, tried
-    try:
-        _download(entry.url, target)
-        if entry.md5 and (digest := file_digest(target, "md5")) != entry.md5:
-            target.unlink()
-            raise OSError(f"MD5 {digest} is not the expected {entry.md5}")
-    except OSError as exc:
-        tried.append(f"{entry.url} (download failed: {exc})")
-        return None, tried
-    return target, tried
+    tried = [] if settings.weights else ["CUTOUT_WEIGHTS (not set)"]
+    for source in weight_sources(settings):
+        location = source.location
+        parsed = urllib.parse.urlparse(location)
+        if "://" not in location or parsed.scheme == "file":
+            path = Path(urllib.parse.unquote(parsed.path) if "://" in location else location)
+            if path.is_file():
+                return path, tried
+            tried.append(f"{location} ({'not a file' if path.exists() else 'missing'})")
+            continue
+        name = Path(parsed.path).name or "checkpoint.pth"
+        cached = settings.data_dir / "weights" / f"{_short_hash(location)}-{name}"
+        if cached.is_file():
+            return cached, tried
+        if not download:
+            tried.append(f"{location} (not downloaded)")
+            continue
+        try:
+            _download(location, cached)
+        except OSError as exc:
+            tried.append(f"{location} (download failed: {exc})")
+            continue
+        return cached, tried
+    return None, tried
 
 
-def _explicit(weights: str, cache: Path, download: bool, tried: list[str]) -> Path | None:
-    parsed = urllib.parse.urlparse(weights)
-    if parsed.scheme in ("", "file"):
-        path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme else weights)
-        if path.is_file():
-            return path
-        tried.append(f"CUTOUT_WEIGHTS={weights} ({'not a file' if path.exists() else 'missing'})")
-        return None
-    if parsed.scheme not in ("gs", "http", "https"):
-        tried.append(f"CUTOUT_WEIGHTS={weights} (unsupported scheme {parsed.scheme!r})")
-        return None
-    name = Path(parsed.path).name or "checkpoint.pth"
-    target = cache / f"{hashlib.sha256(weights.encode()).hexdigest()[:16]}-{name}"
-    if target.is_file():
-        return target
-    if not download:
-        tried.append(f"CUTOUT_WEIGHTS={weights} (not downloaded to {target})")
-        return None
-    try:
-        _download(weights, target)
-    except OSError as exc:
-        tried.append(f"CUTOUT_WEIGHTS={weights} (download failed: {exc})")
-        return None
-    return target
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _download(uri: str, target: Path) -> None:
@@ -154,9 +92,11 @@ def _download(uri: str, target: Path) -> None:
         with os.fdopen(fd, "wb") as out:
             if uri.startswith("gs://"):
                 _download_gcs(uri, out)
-            else:
+            elif uri.startswith(("http://", "https://")):
                 with urllib.request.urlopen(uri, timeout=60) as response:
                     shutil.copyfileobj(response, out, 1 << 20)
+            else:
+                raise OSError(f"unsupported URI scheme in {uri}")
         os.replace(partial, target)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
