@@ -61,9 +61,6 @@ class Settings(BaseModel):
         "fp32", pattern="^(fp32|bf16|fp16)$", description="inference precision (autocast)"
     )
     channels_last: bool = Field(True, description="channels-last convolutions")
-    model_compile: str = Field(
-        "none", pattern="^(none|trace)$", description="trace: TorchScript-freeze the model"
-    )
     foreground: bool = Field(True, description="estimate foreground colours at edges")
 
     # the worker loop
@@ -133,8 +130,8 @@ class Settings(BaseModel):
     def model_identity(self) -> str:
         """What the result cache keys on: known to ingest without loading any model.
 
-        Precision and foreground estimation change the pixels; channels-last and compiling
-        only reorder float arithmetic, so they are left out."""
+        Precision and foreground estimation change the pixels; channels-last only reorders
+        float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
         fg = "-fg" if self.foreground else ""
         return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
 

@@ -34,6 +34,11 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     inside = np.clip((edge - radius) * 12.0, 0.0, 1.0)[..., None]
     subject = rng.uniform(20, 235, size=3).astype(np.float32) + 0.5 * texture[..., None]
     image = image * (1 - inside) + subject * inside
+    # fine detail (fur, grass, sensor grain): photos are not smooth, and a network
+    # calibrated on smooth images saturates on real ones
+    fine = rng.normal(0, 20, size=(max(2, height // 4), max(2, width // 4))).astype(np.float32)
+    detail = np.asarray(Image.fromarray(fine).resize((width, height), Image.BILINEAR))
+    image += detail[..., None] + rng.normal(0, 6, size=(height, width, 1)).astype(np.float32)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 

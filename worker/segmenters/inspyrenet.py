@@ -95,9 +95,6 @@ class InSPyReNetSegmenter(Segmenter):
         self._std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
         self.device_batch = device_batch or (1 if self.device.type == "cpu" else 64)
         lap("to_device")
-        if settings.model_compile == "trace":
-            self._trace()
-            lap("compile")
         self.info = ModelInfo(
             name="inspyrenet",
             version=settings.model_version,
@@ -105,7 +102,6 @@ class InSPyReNetSegmenter(Segmenter):
                 "mode": settings.model_mode,
                 "dtype": settings.model_dtype,
                 "channels_last": settings.channels_last,
-                "compile": settings.model_compile,
                 "device": str(self.device),
                 "weights": Path(weights).name,
             },
@@ -155,13 +151,6 @@ class InSPyReNetSegmenter(Segmenter):
         low = pred.amin(dim=(1, 2, 3), keepdim=True)
         high = pred.amax(dim=(1, 2, 3), keepdim=True)
         return (pred - low) / (high - low + 1e-8)
-
-    def _trace(self) -> None:
-        example = torch.zeros(1, 3, *self.size, device=self.device)
-        enabled = self.dtype != torch.float32
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
-            traced = torch.jit.trace(self._net, example, check_trace=False)
-        self._net = torch.jit.freeze(traced)
 
 
 def _full_size(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:

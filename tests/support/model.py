@@ -1,0 +1,62 @@
+"""Random InSPyReNet weights for the model tests, made once per test session.
+
+Random weights are calibrated on the photos the tests segment (see
+worker/segmenters/random_weights.py), so the same photos are defined here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+PHOTO_NAMES = ["chelsea.png", "coffee.png", "astronaut.png"]
+
+
+def fixture_photo(name: str) -> np.ndarray:
+    return np.asarray(Image.open(FIXTURES / name).convert("RGB"))
+
+
+def large_photo() -> np.ndarray:
+    """A generated 12 MP photo."""
+    from worker.synthetic import photo_like
+
+    return photo_like(3000, 4000, seed=7)
+
+
+def odd_photo() -> np.ndarray:
+    from worker.synthetic import photo_like
+
+    return photo_like(257, 611, seed=3)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fast-mode InSPyReNet_SwinB with random, calibrated weights, as the package's .pth."""
+    from worker.segmenters.random_weights import save_random_checkpoint
+
+    photos = [fixture_photo(n) for n in PHOTO_NAMES] + [large_photo(), odd_photo()]
+    path = tmp_path_factory.mktemp("weights") / "ckpt_fast_random.pth"
+    return save_random_checkpoint(path, "fast", photos)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Base-mode weights, calibrated on the cat alone (the one base-mode test's photo)."""
+    from worker.segmenters.random_weights import save_random_checkpoint
+
+    path = tmp_path_factory.mktemp("weights") / "ckpt_base_random.pth"
+    return save_random_checkpoint(path, "base", [fixture_photo("chelsea.png")])
+
+
+@pytest.fixture(scope="session")
+def random_safetensors(random_checkpoint: Path) -> Path:
+    """The fast-mode weights converted by ``cutout convert-weights``."""
+    from worker.convert_weights import convert
+
+    target = random_checkpoint.with_suffix(".safetensors")
+    convert(random_checkpoint, target)
+    return target

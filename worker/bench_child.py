@@ -1,0 +1,120 @@
+"""One side of ``cutout bench model``, run in a fresh process so its cold start is real.
+
+``python -m worker.bench_child PATH SPEC.json`` reads what to do from SPEC and prints one
+JSON line: seconds to ready (since ``spawned_at``, the parent's clock before the fork),
+seconds per input, peak RSS, and each input's alpha saved as PNG for the comparison.
+
+- ``reference``: what the old service did: ``Remover(mode).process(img, type='rgba')``
+  then a PNG save with Pillow's defaults.
+- ``ours``: the worker's per-image path: decode, segment, foreground colours, compose,
+  encode, with the settings' defaults (safetensors weights).
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.time()
+
+import io  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+
+
+def _reference(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dict[str, float]]:
+    from transparent_background import Remover
+
+    remover = Remover(mode=spec["mode"], ckpt=spec["pth"], device="cpu")
+
+    def run(data: bytes) -> np.ndarray:
+        image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+        out = remover.process(image, type="rgba")
+        out.save(io.BytesIO(), "PNG")
+        return np.asarray(out)[..., 3]
+
+    return run, {}
+
+
+def _ours(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dict[str, float]]:
+    from cutout.job import OutputSpec
+    from cutout.settings import Settings
+    from worker.compose import compose_cutout
+    from worker.decode import decode_image
+    from worker.encode import encode
+    from worker.segmenters.base import build_segmenter
+
+    settings = Settings(weights=spec["safetensors"], model_mode=spec["mode"], device="cpu")
+    segmenter = build_segmenter(settings)
+    output = OutputSpec()
+
+    def run(data: bytes) -> np.ndarray:
+        rgb = decode_image(data, max_pixels=settings.max_pixels)
+        [alpha] = segmenter.segment([rgb])
+        rgba = compose_cutout(
+            rgb, alpha, estimate_foreground=settings.foreground, device=settings.device
+        )
+        encode(rgba, output)
+        return alpha
+
+    return run, dict(segmenter.startup)
+
+
+def _memory(spec: dict[str, Any]) -> dict[str, Any]:
+    """Peak RSS of segmenting one batch of four large photos (the worker's batch size)."""
+    from cutout.settings import Settings
+    from worker.segmenters.base import build_segmenter
+    from worker.synthetic import photo_like
+
+    settings = Settings(weights=spec["safetensors"], model_mode=spec["mode"], device="cpu")
+    segmenter = build_segmenter(settings)
+    height, width = spec["memory_size"]
+    images = [photo_like(height, width, seed=i) for i in range(4)]
+    started = time.perf_counter()
+    alphas = segmenter.segment(images)
+    return {
+        "memory_batch": f"4 x {width}x{height}",
+        "memory_batch_s": round(time.perf_counter() - started, 2),
+        "memory_peak_rss_gb": round(_peak_rss_gb(), 2),
+        "memory_alphas_ok": all(a.shape == (height, width) for a in alphas),
+    }
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def main(path: str, spec_file: str) -> None:
+    spec = json.loads(Path(spec_file).read_text())
+    if path == "memory":
+        print(json.dumps(_memory(spec)))
+        return
+    run, startup = (_reference if path == "reference" else _ours)(spec)
+    ready = time.time()
+    result: dict[str, Any] = {
+        "path": path,
+        "cold_s": round(ready - spec["spawned_at"], 2),
+        "interpreter_s": round(STARTED - spec["spawned_at"], 2),
+        "startup": {k: round(v, 3) for k, v in startup.items()},
+        "seconds": {},
+    }
+    run(Path(spec["warm_up"]).read_bytes())  # first-call costs belong to neither side
+    out = Path(spec["out"])
+    for name in spec["inputs"]:
+        data = Path(name).read_bytes()
+        started = time.perf_counter()
+        alpha = run(data)
+        result["seconds"][Path(name).name] = round(time.perf_counter() - started, 2)
+        Image.fromarray(alpha).save(out / f"{path}-{Path(name).stem}-alpha.png")
+    result["peak_rss_gb"] = round(_peak_rss_gb(), 2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
