@@ -131,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run (fast mode)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-out/gpu")))
+    parser.add_argument("--weights", type=Path, help="a .safetensors checkpoint (default: random)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.smoke:
@@ -143,7 +144,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     started = time.perf_counter()
     photos = [photo_like(*size, seed=seed) for seed in (7, 8)]
-    weights = _weights(args, photos)
+    weights = args.weights or _weights(args, photos)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,

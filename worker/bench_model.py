@@ -77,7 +77,8 @@ def _child(path: str, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     )
     if done.returncode != 0:
         raise click.ClickException(f"the {path} run failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _alpha_diff(out: Path, stem: str) -> tuple[int, float]:

@@ -22,9 +22,8 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     image = base + tint * (0.6 * y + 0.4 * x)[..., None]
     # background texture: low-frequency noise, upsampled
     coarse = rng.normal(0, 18, size=(max(2, height // 64), max(2, width // 64), 3))
-    texture = np.asarray(
-        Image.fromarray(coarse.astype(np.float32)[..., 0]).resize((width, height), Image.BICUBIC)
-    )
+    coarse_image = Image.fromarray(coarse.astype(np.float32)[..., 0])
+    texture = np.asarray(coarse_image.resize((width, height), Image.Resampling.BICUBIC))
     image += texture[..., None]
     # the subject: an ellipse with a wavy, soft edge and its own colour
     cy, cx = 0.55 + rng.uniform(-0.05, 0.05), 0.5 + rng.uniform(-0.05, 0.05)
@@ -37,7 +36,7 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     # fine detail (fur, grass, sensor grain): photos are not smooth, and a network
     # calibrated on smooth images saturates on real ones
     fine = rng.normal(0, 20, size=(max(2, height // 4), max(2, width // 4))).astype(np.float32)
-    detail = np.asarray(Image.fromarray(fine).resize((width, height), Image.BILINEAR))
+    detail = np.asarray(Image.fromarray(fine).resize((width, height), Image.Resampling.BILINEAR))
     image += detail[..., None] + rng.normal(0, 6, size=(height, width, 1)).astype(np.float32)
     return np.clip(image, 0, 255).astype(np.uint8)
 

@@ -75,11 +75,11 @@ def _grabcut(image: np.ndarray) -> np.ndarray:
     scale = min(1.0, WORK_SIDE / max(height, width))
     small_size = (max(8, round(width * scale)), max(8, round(height * scale)))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    bgr = np.ascontiguousarray(small[:, :, ::-1])
+    bgr: np.ndarray = np.ascontiguousarray(small[:, :, ::-1])
     mask = centre_prior(small_size[1], small_size[0])
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(bgr, mask, None, bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(bgr, mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error as exc:  # e.g. an image with a single colour
         raise InvalidInput(f"GrabCut failed on a {width}x{height} image: {exc}") from exc
     alpha = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 1.0, 0.0)

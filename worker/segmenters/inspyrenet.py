@@ -48,7 +48,8 @@ class _Logits(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_inspyre(x)["saliency"][-1]  # type: ignore[no-any-return]
+        logits: torch.Tensor = self.model.forward_inspyre(x)["saliency"][-1]  # type: ignore[operator]
+        return logits
 
 
 @register("inspyrenet")

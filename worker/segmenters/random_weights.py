@@ -67,6 +67,7 @@ def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor) -> None:
 
 def _normalised(images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
     """The images as the network sees them: resized as Remover resizes, normalised."""
-    resized = [np.asarray(Image.fromarray(i).resize(size, Image.BILINEAR)) for i in images]
+    bilinear = Image.Resampling.BILINEAR
+    resized = [np.asarray(Image.fromarray(i).resize(size, bilinear)) for i in images]
     x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float().div_(255)
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
