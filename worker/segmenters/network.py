@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torch.overrides import TorchFunctionMode
 
 PACKAGE = "transparent_background"
@@ -149,7 +149,10 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     conv_type = import_network().Conv2d
     for module in model.modules():
         if isinstance(module, conv_type) and module.bn is not None:
-            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
+            conv, bn = module.conv, module.bn
+            conv.weight, conv.bias = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
             module.bn = None
     return model
 
