@@ -32,7 +32,8 @@ def _prepare(out: Path, mode: str, weights: Path | None, smoke: bool) -> dict[st
     out.mkdir(parents=True, exist_ok=True)
     large_size = (600, 800) if smoke else (4000, 3000)  # upright height x width
     (out / LARGE).write_bytes(photo_jpeg(*large_size, orientation=6, seed=7))
-    inputs = [str(FIXTURES / name) for name in PHOTOS] + [str(out / LARGE)]
+    photos = PHOTOS[:1] if smoke else PHOTOS
+    inputs = [str(FIXTURES / name) for name in photos] + [str(out / LARGE)]
     warm_up = out / "warm-up.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 128).save(warm_up)
     pth = weights or out / f"random-{mode}.pth"

@@ -45,11 +45,13 @@ def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_checkpoint_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Base-mode weights, calibrated on the cat alone (the one base-mode test's photo)."""
+    """Base-mode weights, calibrated on two photos: the one base-mode test's cat and a cup
+    (a single image leaves some batch-norm layers only five values to average)."""
     from worker.segmenters.random_weights import save_random_checkpoint
 
     path = tmp_path_factory.mktemp("weights") / "ckpt_base_random.pth"
-    return save_random_checkpoint(path, "base", [fixture_photo("chelsea.png")])
+    photos = [fixture_photo("chelsea.png"), fixture_photo("coffee.png")]
+    return save_random_checkpoint(path, "base", photos)
 
 
 @pytest.fixture(scope="session")
