@@ -25,12 +25,7 @@ def test_bench_model_smoke(random_checkpoint: Path, tmp_path: Path) -> None:
     for key in ("reference_s", "ours_s", "speedup", "reference_cold_s", "ours_cold_s"):
         assert summary[key] > 0, key
     assert summary["alpha_max_diff"] <= 2  # fp32 against the reference, same weights
-    assert set(summary["per_input"]) == {
-        "chelsea.png",
-        "coffee.png",
-        "astronaut.png",
-        summary["input"],
-    }
+    assert set(summary["per_input"]) == {"chelsea.png", summary["input"]}
     assert "warm_up" in summary["ours_startup"]
 
 
