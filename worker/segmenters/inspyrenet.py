@@ -11,33 +11,41 @@ device, and the reference's truncating conversion to uint8. In fp32 the alphas a
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
-_START = time.perf_counter()
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
 
-import logging  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+from cutout.errors import ConfigurationError
+from cutout.job import ModelInfo
+from cutout.settings import Settings
+from worker.devices import resolve_device
+from worker.segmenters import network
+from worker.segmenters.base import Segmenter, check_image, register
+from worker.segmenters.weights import load_state_dict, resolve_weights
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
-from cutout.errors import ConfigurationError  # noqa: E402
-from cutout.job import ModelInfo  # noqa: E402
-from cutout.settings import Settings  # noqa: E402
-from worker.devices import resolve_device  # noqa: E402
-from worker.segmenters import network  # noqa: E402
-from worker.segmenters.base import Segmenter, check_image, register  # noqa: E402
-from worker.segmenters.weights import load_state_dict, resolve_weights  # noqa: E402
-
-IMPORT_S = time.perf_counter() - _START
 log = logging.getLogger(__name__)
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), or ``None`` elsewhere."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(after_name[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Logits(nn.Module):
@@ -64,7 +72,10 @@ class InSPyReNetSegmenter(Segmenter):
     def __init__(
         self, settings: Settings, *, warm_up: bool = True, device_batch: int | None = None
     ) -> None:
-        stages: dict[str, float] = {"imports": IMPORT_S}
+        stages: dict[str, float] = {}
+        age = process_age()
+        if age is not None:  # interpreter start and imports, whoever imported what
+            stages["imports"] = age
         clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -129,15 +140,19 @@ class InSPyReNetSegmenter(Segmenter):
         return alphas
 
     def _resize(self, image: np.ndarray) -> torch.Tensor:
-        """1x3xHxW float in 0..255 at the base size, rounded like Pillow's uint8 resize."""
+        """1x3xhxw float in 0..255 at the base size, as the reference resizes.
+
+        On CPU with Pillow itself (the reference's resize; 0.13 s for 12 MP). On a GPU
+        with torch's antialiased bilinear kernel on the device, rounded like Pillow's uint8
+        output: within 1 of Pillow for 0.25% of the pixels of a 12 MP photo."""
+        if self.device.type == "cpu":
+            small = Image.fromarray(image).resize(self.size[::-1], Image.Resampling.BILINEAR)
+            return torch.from_numpy(np.asarray(small)).permute(2, 0, 1).unsqueeze(0).float()
         if not image.flags.writeable:  # torch refuses to wrap read-only memory silently
             image = image.copy()
         pixels = torch.from_numpy(image).to(self.device, non_blocking=True)
-        pixels = pixels.permute(2, 0, 1).unsqueeze(0)
-        if self.device.type == "cpu":  # an exact uint8 kernel exists on CPU only
-            small = F.interpolate(pixels, self.size, mode="bilinear", antialias=True)
-            return small.float()
-        small = F.interpolate(pixels.float(), self.size, mode="bilinear", antialias=True)
+        pixels = pixels.permute(2, 0, 1).unsqueeze(0).float()
+        small = F.interpolate(pixels, self.size, mode="bilinear", antialias=True)
         return small.round_().clamp_(0, 255)
 
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
