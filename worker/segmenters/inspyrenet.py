@@ -147,7 +147,7 @@ class InSPyReNetSegmenter(Segmenter):
         output: within 1 of Pillow for 0.25% of the pixels of a 12 MP photo."""
         if self.device.type == "cpu":
             resized = Image.fromarray(image).resize(self.size[::-1], Image.Resampling.BILINEAR)
-            return torch.from_numpy(np.asarray(resized)).permute(2, 0, 1).unsqueeze(0).float()
+            return torch.from_numpy(np.array(resized)).permute(2, 0, 1).unsqueeze(0).float()
         if not image.flags.writeable:  # torch refuses to wrap read-only memory silently
             image = image.copy()
         pixels = torch.from_numpy(image).to(self.device, non_blocking=True)
