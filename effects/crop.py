@@ -80,7 +80,7 @@ def reframe(rgba: np.ndarray, params: CropParams, ctx: EffectContext) -> EffectC
     check_rgba(rgba)
     box = frame(rgba, params)
     return EffectContext(
-        original=render(ctx.original, box, cv2.BORDER_REFLECT_101, premultiplied=False),
+        original=render(ctx.original, box, cv2.BORDER_REFLECT, premultiplied=False),
         background=ctx.background,
     )
 
@@ -100,8 +100,8 @@ def frame(rgba: np.ndarray, params: CropParams) -> Frame:
         x0, y0, x1, y1 = _to_aspect(
             (x0, y0, x1, y1), aw / ah, params.fit, _centroid_x(mask, bx, bw), bh
         )
-    fx0, fy0 = math.floor(x0), math.floor(y0)
     fw, fh = max(1, round(x1 - x0)), max(1, round(y1 - y0))
+    fx0, fy0 = round((x0 + x1 - fw) / 2), round((y0 + y1 - fh) / 2)  # same centre
     out_w, out_h = fw, fh
     if params.size is not None:
         scale = params.size / max(fw, fh)
@@ -155,6 +155,8 @@ def render(image: np.ndarray, box: Frame, border: int, *, premultiplied: bool) -
     top, left = max(0, -box.y0), max(0, -box.x0)
     bottom, right = max(0, box.y1 - h), max(0, box.x1 - w)
     inside = image[max(0, box.y0) : min(h, box.y1), max(0, box.x0) : min(w, box.x1)]
+    if inside.size == 0:  # (OpenCV would pad an empty image forever)
+        raise ValueError(f"crop frame {box} does not overlap the {w}x{h} image")
     if top or left or bottom or right:
         inside = cv2.copyMakeBorder(inside, top, bottom, left, right, border, value=0)
     out_size = (box.out_w, box.out_h)
