@@ -1,50 +1,46 @@
-"""Floyd-Steinberg error diffusion, compiled with numba.
+"""Floyd-Steinberg error diffusion, vectorised along wavefronts.
 
-Error diffusion is inherently serial (each cell depends on the errors of the cells before
-it), so it cannot be vectorised; numba compiles the loop once per process (``cache=True``
-keeps the machine code on disk beside this module so later processes skip compiling).
+Error diffusion looks serial: each cell needs the errors of the cells before it. In
+raster order cell (y, x) depends only on (y, x-1) and on (y-1, x-1 .. x+1), so all cells
+with the same t = x + 2y are independent and one numpy step handles them together. In a
+skewed copy where row t holds that wavefront, every step and all four error pushes are
+contiguous slices: h + w steps instead of h x w Python iterations, no JIT compiler, no
+first-call compile. Errors are added in the same order as the serial loop, so the result
+is bit-identical to it (tests/test_effects_diffusion.py checks against a plain loop).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-
-
-@numba.njit(cache=True, nogil=True)
-def _diffuse(values: np.ndarray, levels: int) -> np.ndarray:  # pragma: no cover - compiled
-    h, w = values.shape
-    work = values.astype(np.float64)
-    out = np.zeros((h, w), dtype=np.uint8)
-    top = levels - 1
-    for y in range(h):
-        forward = y % 2 == 0
-        for i in range(w):
-            x = i if forward else w - 1 - i
-            step = 1 if forward else -1
-            v = work[y, x]
-            q = np.floor(v * top + 0.5)
-            q = min(max(q, 0.0), float(top))
-            out[y, x] = np.uint8(q)
-            err = v - q / top
-            if 0 <= x + step < w:
-                work[y, x + step] += err * (7.0 / 16.0)
-            if y + 1 < h:
-                if 0 <= x - step < w:
-                    work[y + 1, x - step] += err * (3.0 / 16.0)
-                work[y + 1, x] += err * (5.0 / 16.0)
-                if 0 <= x + step < w:
-                    work[y + 1, x + step] += err * (1.0 / 16.0)
-    return out
 
 
 def floyd_steinberg(values: np.ndarray, levels: int) -> np.ndarray:
     """Quantise ``values`` (2-D, nominally in [0, 1]) to ``levels`` evenly spaced levels,
-    diffusing each cell's error to its unvisited neighbours (7/16, 3/16, 5/16, 1/16) in
-    serpentine order (rows alternate direction, which avoids the worm artefacts of plain
-    raster order). Returns the level index of each cell as uint8; deterministic."""
+    pushing each cell's error to its unvisited neighbours (right 7/16, below-left 3/16,
+    below 5/16, below-right 1/16) in raster order. Returns each cell's level index as
+    uint8; deterministic, and ``values`` is not modified."""
     if values.ndim != 2:
         raise ValueError(f"error diffusion takes a 2-D array, got shape {values.shape}")
     if not 2 <= levels <= 256:
         raise ValueError(f"levels must be in 2..256, got {levels}")
-    return _diffuse(np.ascontiguousarray(values), levels)
+    h, w = values.shape
+    top = levels - 1
+    ys, xs = np.indices((h, w))
+    fronts = xs + 2 * ys
+    # skewed[t, y] is cell (y, t - 2y); the spare rows and column catch pushes past the
+    # image's right and bottom edges (those slots are never read back as cells).
+    skewed = np.zeros((w + 2 * h + 2, h + 1), dtype=np.float64)
+    skewed[fronts, ys] = values
+    quantised = np.zeros_like(skewed)
+    for t in range(w + 2 * h - 2):
+        lo, hi = max(0, (t - w + 2) // 2), min(h - 1, t // 2) + 1
+        old = skewed[t, lo:hi]
+        q = np.clip(np.floor(old * top + 0.5), 0, top)
+        quantised[t, lo:hi] = q
+        err = old - q / top
+        below = slice(lo + 1, hi + 1)
+        skewed[t + 1, below] += err * (3.0 / 16.0)  # below-left; before "right", as serially
+        skewed[t + 1, lo:hi] += err * (7.0 / 16.0)  # right
+        skewed[t + 2, below] += err * (5.0 / 16.0)  # below
+        skewed[t + 3, below] += err * (1.0 / 16.0)  # below-right
+    return quantised[fronts, ys].astype(np.uint8)

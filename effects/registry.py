@@ -200,7 +200,7 @@ def run_all(
 ) -> Iterator[Outcome]:
     """Every effect of a job, each yielded as soon as it is ready. Shared steps (a crop
     that three looks start from) run once. With ``threads`` > 1 independent effects run
-    concurrently (OpenCV, numpy and numba release the GIL). A failing effect yields its
+    concurrently (OpenCV and numpy release the GIL). A failing effect yields its
     error, and so does every effect built on it; the others are unaffected."""
     steps = [(name, params) for name, params in effects]
     chains = plan([name for name, _ in steps])

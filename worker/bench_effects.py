@@ -3,7 +3,7 @@ artistic effects the way the worker runs it.
 
 The input is generated in-process and deterministic: a photo-like cut-out (smooth
 backdrop, fur-like multi-scale texture, dark eyes, sensor noise, a soft-edged subject).
-Each effect runs once to warm up (numba compile or cache load, first-touch allocations),
+Each effect runs once to warm up (first-touch allocations, OpenCV thread pool start),
 then ``--repeat`` times; the median is reported. Ends with one JSON line:
 ``{"effects": {name: seconds}, "all_s": seconds, ...}``.
 """
