@@ -113,7 +113,7 @@ class OutputSpec(_Model):
     """
 
     format: OutputFormat = OutputFormat.PNG
-    quality: int | None = Field(None, ge=1, le=100)
+    quality: int | None = Field(default=None, ge=1, le=100)
     matte: str | None = None
 
     @model_validator(mode="after")

@@ -57,16 +57,3 @@ def shrink(image: np.ndarray, factor: int) -> np.ndarray:
     h, w = image.shape[:2]
     size = (max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur for large ``sigma``: blurs a reduced copy and scales it back, which is
-    indistinguishable for smooth results and keeps the cost flat as ``sigma`` grows."""
-    h, w = image.shape[:2]
-    factor = blur_factor(sigma)
-    small = cv2.GaussianBlur(
-        shrink(image, factor), (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT
-    )
-    if factor == 1:
-        return small
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

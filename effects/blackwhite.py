@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from effects._image import check_rgba, gray_rgba, permille, wide_blur
+from effects._image import blur_factor, check_rgba, gray_rgba, permille, shrink
 from effects._params import PERMILLE, Params, Seed
 from effects.context import EffectContext
 
@@ -37,7 +37,7 @@ def apply(rgba: np.ndarray, params: BlackWhiteParams, ctx: EffectContext) -> np.
     check_rgba(rgba)
     r, g, b, alpha = cv2.split(rgba)
     wr, wg, wb = (w / 255.0 for w in WEIGHTS)
-    y = cv2.addWeighted(r, wr, g, wg, 0.0, dtype=cv2.CV_32F)
+    y: np.ndarray = cv2.addWeighted(r, wr, g, wg, 0.0, dtype=cv2.CV_32F)
     y = cv2.addWeighted(y, 1.0, b, wb, 0.0, dtype=cv2.CV_32F)
     if params.contrast > 0:
         y = _s_curve(y, params.contrast)
@@ -47,8 +47,8 @@ def apply(rgba: np.ndarray, params: BlackWhiteParams, ctx: EffectContext) -> np.
         _halation(y, params.halation, permille(rgba.shape, _HALATION_SIGMA))
     if params.grain > 0:
         _grain(y, params.grain, permille(rgba.shape, params.grain_size), params.seed)
-    np.clip(y, 0.0, 1.0, out=y)
-    return gray_rgba(cv2.convertScaleAbs(y, alpha=255.0), alpha)
+    gray = cv2.addWeighted(y, 255.0, y, 0.0, 0.0, dtype=cv2.CV_8U)  # rounds, saturates
+    return gray_rgba(gray, alpha)
 
 
 def _s_curve(y: np.ndarray, contrast: float) -> np.ndarray:
@@ -56,7 +56,7 @@ def _s_curve(y: np.ndarray, contrast: float) -> np.ndarray:
     k = 5.0 * contrast
     lo = 1.0 / (1.0 + math.exp(k / 2))
     hi = 1.0 - lo
-    t = cv2.exp(y * np.float32(-k) + np.float32(k / 2))
+    t: np.ndarray = cv2.exp(y * np.float32(-k) + np.float32(k / 2))
     t += 1.0
     np.reciprocal(t, out=t)
     t -= lo
@@ -66,41 +66,42 @@ def _s_curve(y: np.ndarray, contrast: float) -> np.ndarray:
 
 def _sharpen(y: np.ndarray, amount: float, sigma: float) -> None:
     """In place: add back ``amount`` of the high-pass, weighted by 4 y (1 - y)."""
-    detail = cv2.GaussianBlur(y, (0, 0), max(sigma, 0.6))
+    detail: np.ndarray = cv2.GaussianBlur(y, (0, 0), max(sigma, 0.6))
     np.subtract(y, detail, out=detail)
     weight = 1.0 - y
-    weight *= y
-    weight *= np.float32(4.0 * amount)
     detail *= weight
-    y += detail
+    y += cv2.multiply(detail, y, scale=4.0 * amount)
 
 
 def _halation(y: np.ndarray, strength: float, sigma: float) -> None:
-    """In place: blur what is above the highlight threshold and screen it back on."""
-    glow = y - np.float32(_HIGHLIGHT)
-    np.maximum(glow, 0.0, out=glow)
-    glow = wide_blur(glow, max(sigma, 1.0))
-    glow *= np.float32(-strength / (1.0 - _HIGHLIGHT))
-    glow += 1.0
-    # screen: 1 - (1 - y) * (1 - strength * glow)
-    np.subtract(1.0, y, out=y)
-    y *= glow
-    np.subtract(1.0, y, out=y)
+    """In place: blur what is above the highlight threshold (at reduced size: the glow is
+    smooth) and screen it back on."""
+    h, w = y.shape
+    factor = blur_factor(sigma)
+    highlights: np.ndarray = y - np.float32(_HIGHLIGHT)
+    np.maximum(highlights, 0.0, out=highlights)
+    small = cv2.GaussianBlur(
+        shrink(highlights, factor), (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT
+    )
+    glow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    # screen: 1 - (1 - y)(1 - glow) = y + glow (1 - y)
+    shade: np.ndarray = 1.0 - y
+    y += cv2.multiply(shade, glow, scale=strength / (1.0 - _HIGHLIGHT))
 
 
 def _grain(y: np.ndarray, strength: float, size: float, seed: int) -> None:
-    """In place: Gaussian grain of about ``size`` pixels, amplitude rising into shadows."""
+    """In place: Gaussian grain of about ``size`` pixels whose amplitude rises into the
+    shadows (judged on the grain's own scale); drawn at grain resolution and scaled up."""
     h, w = y.shape
     step = max(1.0, size)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((math.ceil(h / step), math.ceil(w / step)), dtype=np.float32)
-    if step > 1.0:
-        noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR)
-        noise *= np.float32(min(2.0, step) ** 0.5)  # interpolation lowers the variance
-    amplitude = 1.0 - y
+    grid = (math.ceil(w / step), math.ceil(h / step))
+    tone = cv2.resize(y, grid, interpolation=cv2.INTER_AREA) if step > 1.0 else y
+    amplitude: np.ndarray = 1.0 - tone
     np.clip(amplitude, 0.0, 1.0, out=amplitude)
-    amplitude *= np.float32(0.7)
-    amplitude += np.float32(0.3)
-    amplitude *= np.float32(0.12 * strength)
-    amplitude *= noise
+    amplitude = amplitude * np.float32(0.7) + np.float32(0.3)
+    amplitude *= np.float32(0.12 * strength * min(2.0, step) ** 0.5)  # offsets interpolation
+    rng = np.random.default_rng(seed)
+    amplitude *= rng.standard_normal((grid[1], grid[0]), dtype=np.float32)
+    if step > 1.0:
+        amplitude = cv2.resize(amplitude, (w, h), interpolation=cv2.INTER_LINEAR)
     y += amplitude

@@ -48,11 +48,11 @@ Aspect = Annotated[
 
 class CropParams(Params):
     margin: float = Field(0.1, ge=0.0, le=1.0, description="space around the subject, x its size")
-    aspect: Aspect | None = Field(None, description="W:H, e.g. 4:5; none keeps the subject's")
+    aspect: Aspect | None = Field(default=None, description="W:H such as 4:5; none: the subject's")
     fit: Literal["contain", "cover"] = Field(
         "contain", description="reach the aspect by adding space or by trimming"
     )
-    size: int | None = Field(None, ge=16, le=8192, description="long side of the output, px")
+    size: int | None = Field(default=None, ge=16, le=8192, description="output long side, px")
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,8 @@ def frame(rgba: np.ndarray, params: CropParams) -> Frame:
     x0, y0, x1, y1 = bx - pad, by - pad, bx + bw + pad, by + bh + pad
     if params.aspect is not None:
         aw, ah = (int(v) for v in params.aspect.split(":"))
-        x0, y0, x1, y1 = _to_aspect(
-            (x0, y0, x1, y1), aw / ah, params.fit, _centroid_x(mask, bx, bw), bh
-        )
+        centre_x = _centroid_x(mask, bx, bw) if params.fit == "cover" else bx + bw / 2
+        x0, y0, x1, y1 = _to_aspect((x0, y0, x1, y1), aw / ah, params.fit, centre_x, bh)
     fw, fh = max(1, round(x1 - x0)), max(1, round(y1 - y0))
     fx0, fy0 = round((x0 + x1 - fw) / 2), round((y0 + y1 - fh) / 2)  # same centre
     out_w, out_h = fw, fh

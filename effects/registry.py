@@ -183,7 +183,8 @@ def run(
 
 @dataclass(frozen=True)
 class Outcome:
-    """One effect of a job: its image, or the exception that stopped it."""
+    """One effect of a job: its image, or the exception that stopped it, and the seconds
+    its own step took (shared steps before it are not counted)."""
 
     index: int
     image: np.ndarray | None
@@ -204,15 +205,14 @@ def run_all(
     error, and so does every effect built on it; the others are unaffected."""
     steps = [(name, params) for name, params in effects]
     chains = plan([name for name, _ in steps])
-    results: dict[tuple[int, ...], Future[tuple[np.ndarray, EffectContext]]] = {}
-    started: dict[int, float] = {}
+    results: dict[tuple[int, ...], Future[_Timed]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
 
-        def prefix(key: tuple[int, ...]) -> Future[tuple[np.ndarray, EffectContext]]:
+        def prefix(key: tuple[int, ...]) -> Future[_Timed]:
             if key not in results:
                 if not key:
-                    done: Future[tuple[np.ndarray, EffectContext]] = Future()
-                    done.set_result((rgba, ctx))
+                    done: Future[_Timed] = Future()
+                    done.set_result((rgba, ctx, 0.0))
                     results[key] = done
                 else:
                     before = prefix(key[:-1])
@@ -220,25 +220,26 @@ def run_all(
                     results[key] = pool.submit(_after, before, name, params)
             return results[key]
 
-        own = {}
-        for i, chain in enumerate(chains):
-            started[i] = time.perf_counter()
-            own[prefix(tuple(chain))] = i
+        own = {prefix(tuple(chain)): i for i, chain in enumerate(chains)}
         for future in as_completed(own):
-            i = own[future]
-            seconds = time.perf_counter() - started[i]
             error = future.exception()
             if error is None:
-                yield Outcome(i, future.result()[0], None, seconds)
-            else:
-                yield Outcome(i, None, error, seconds)
+                image, _, seconds = future.result()
+                yield Outcome(own[future], image, None, seconds)
+            elif isinstance(error, Exception):
+                yield Outcome(own[future], None, error, 0.0)
+            else:  # KeyboardInterrupt and the like are not an effect's failure
+                raise error
 
 
-def _after(
-    before: Future[tuple[np.ndarray, EffectContext]], name: str, params: Mapping[str, Any]
-) -> tuple[np.ndarray, EffectContext]:
-    rgba, ctx = before.result()
-    return _step(name, params, rgba, ctx)
+_Timed = tuple[np.ndarray, EffectContext, float]
+
+
+def _after(before: Future[_Timed], name: str, params: Mapping[str, Any]) -> _Timed:
+    rgba, ctx, _ = before.result()
+    start = time.perf_counter()
+    rgba, ctx = _step(name, params, rgba, ctx)
+    return rgba, ctx, time.perf_counter() - start
 
 
 def _step(

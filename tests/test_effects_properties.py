@@ -195,7 +195,7 @@ def test_background_missing_context_is_a_clear_error(
 ) -> None:
     rgba, _ = cutout()
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        background.apply(rgba, background.BackgroundParams(**params), ctx)
+        background.apply(rgba, background.BackgroundParams.model_validate(params), ctx)
 
 
 def test_crop_contains_the_subject_with_margin() -> None:

@@ -139,10 +139,10 @@ def test_output_spec_is_canonical() -> None:
     assert OutputSpec().model_dump(mode="json") == {"format": "png", "quality": None, "matte": None}
     jpeg = OutputSpec(format=OutputFormat.JPEG)
     assert (jpeg.quality, jpeg.matte) == (90, "#ffffff")
-    assert OutputSpec(format="jpeg", matte="#FFF", quality=90) == jpeg
+    assert OutputSpec(format=OutputFormat.JPEG, matte="#FFF", quality=90) == jpeg
     assert OutputSpec.model_validate(jpeg.model_dump(mode="json")) == jpeg
-    assert OutputSpec(format="webp").quality is None
-    assert OutputSpec(format="webp", quality=75).quality == 75
+    assert OutputSpec(format=OutputFormat.WEBP).quality is None
+    assert OutputSpec(format=OutputFormat.WEBP, quality=75).quality == 75
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ def test_round_trip(shape: tuple[int, ...], mode: str) -> None:
 def test_opencv_reads_it_too() -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
     decoded = cv2.imdecode(np.frombuffer(write_png(pixels), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None
     np.testing.assert_array_equal(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), pixels)
 
 

@@ -15,6 +15,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import click
 import cv2
@@ -91,12 +92,12 @@ def command(repeat: int, width: int, height: int, threads: int) -> None:
     for name in effects.names():
         chain = [(name, effects.validate(name, {}))]
         first_call[name], seconds[name] = _median_seconds(
-            lambda chain=chain: effects.run(chain, rgba, ctx), repeat
+            partial(effects.run, chain, rgba, ctx), repeat
         )
         click.echo(f"  {name:<12} {seconds[name]:6.3f} s   (first call {first_call[name]:.3f} s)")
     for name, params in VARIANTS.items():
         chain = [(name, effects.validate(name, params))]
-        _, t = _median_seconds(lambda chain=chain: effects.run(chain, rgba, ctx), repeat)
+        _, t = _median_seconds(partial(effects.run, chain, rgba, ctx), repeat)
         click.echo(f"  {name:<12} {t:6.3f} s   with {json.dumps(params)}")
     looks = sum(seconds[n] for n in ARTISTIC)
     click.echo(f"  sum of {', '.join(ARTISTIC)}: {looks:.3f} s")

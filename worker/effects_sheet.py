@@ -24,7 +24,7 @@ _COLUMNS = 4
 _LABEL_H = 28
 _GAP = 8
 _CHECKER = 12
-_GRABCUT_SIDE = 400
+_GRABCUT_SIDE = 256
 _PLACEHOLDER_NOTE = "placeholder segmentation (GrabCut)"
 
 
@@ -45,11 +45,11 @@ def cutout_of(path: Path) -> tuple[np.ndarray, EffectContext]:
     rect = (sw // 10, sh // 20, max(1, sw * 8 // 10), max(1, sh * 9 // 10))
     models = (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
     cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, *models, 5,
+    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, *models, 4,
                 cv2.GC_INIT_WITH_RECT)  # fmt: skip
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    fg = cv2.GaussianBlur(fg, (0, 0), 1.0)
-    alpha = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
+    soft = cv2.GaussianBlur(fg, (0, 0), 1.0)
+    alpha = cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR)
     alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.dstack([rgb, alpha8]), EffectContext(original=rgb)
 

@@ -36,14 +36,14 @@ def write_png(pixels: np.ndarray) -> bytes:
     return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
-def _filter_up(rows: np.ndarray) -> memoryview:
+def _filter_up(rows: np.ndarray) -> bytes | memoryview:
     """Each row minus the row above (mod 256), each prefixed with the filter type byte."""
     h, width = rows.shape
     out = np.empty((h, width + 1), dtype=np.uint8)
     out[:, 0] = _FILTER_UP
     out[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=out[1:, 1:])
-    return memoryview(out).cast("B")
+    return out.data.cast("B")
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
