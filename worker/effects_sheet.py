@@ -24,7 +24,7 @@ _COLUMNS = 4
 _LABEL_H = 28
 _GAP = 8
 _CHECKER = 12
-_GRABCUT_SIDE = 256
+_GRABCUT_SIDE = 320
 _PLACEHOLDER_NOTE = "placeholder segmentation (GrabCut)"
 
 
@@ -45,7 +45,7 @@ def cutout_of(path: Path) -> tuple[np.ndarray, EffectContext]:
     rect = (sw // 10, sh // 20, max(1, sw * 8 // 10), max(1, sh * 9 // 10))
     models = (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
     cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, *models, 4,
+    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, *models, 5,
                 cv2.GC_INIT_WITH_RECT)  # fmt: skip
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     soft = cv2.GaussianBlur(fg, (0, 0), 1.0)
