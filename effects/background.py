@@ -53,19 +53,26 @@ class BackgroundParams(Params):
 def apply(rgba: np.ndarray, params: BackgroundParams, ctx: EffectContext) -> np.ndarray:
     check_rgba(rgba)
     h, w = rgba.shape[:2]
-    alpha = rgba[:, :, 3]
+    alpha = cv2.extractChannel(rgba, 3)
     if params.mode == "color":
-        backdrop = np.empty((h, w, 3), dtype=np.uint8)
-        backdrop[:] = hex_to_rgb(params.color)
+        backdrop: np.ndarray = np.empty((h, w, 4), dtype=np.uint8)
+        backdrop[:] = (*hex_to_rgb(params.color), 255)
     elif params.mode == "blur":
-        backdrop = _blurred_original(ctx, alpha, permille(rgba.shape, params.blur_radius))
+        blurred = _blurred_original(ctx, alpha, permille(rgba.shape, params.blur_radius))
+        backdrop = cv2.cvtColor(blurred, cv2.COLOR_RGB2RGBA)
     else:
-        backdrop = _cover(ctx, (w, h))
+        backdrop = cv2.cvtColor(_cover(ctx, (w, h)), cv2.COLOR_RGB2RGBA)
     if params.shadow > 0:
-        backdrop = _drop_shadow(backdrop, alpha, params.shadow)
-    weight = alpha.astype(np.float32) / np.float32(255.0)
-    out = cv2.blendLinear(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), backdrop, weight, 1.0 - weight)
-    return cv2.cvtColor(out, cv2.COLOR_RGB2RGBA)
+        _drop_shadow(backdrop, alpha, params.shadow)
+    return _over(rgba, alpha, backdrop)
+
+
+def _over(rgba: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """``rgba`` composited over the opaque RGBA ``backdrop``: premultiplied subject plus
+    backdrop x (1 - alpha), all in 8-bit (at most one level of rounding); alpha ends 255."""
+    clear = cv2.bitwise_not(alpha)
+    behind = cv2.multiply(backdrop, cv2.merge([clear, clear, clear, clear]), scale=1.0 / 255.0)
+    return cv2.add(cv2.cvtColor(rgba, cv2.COLOR_RGBA2mRGBA), behind)
 
 
 def _blurred_original(ctx: EffectContext, alpha: np.ndarray, sigma: float) -> np.ndarray:
@@ -106,8 +113,9 @@ def _cover(ctx: EffectContext, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(scaled[y0 : y0 + h, x0 : x0 + w])
 
 
-def _drop_shadow(backdrop: np.ndarray, alpha: np.ndarray, opacity: float) -> np.ndarray:
-    """Darken ``backdrop`` under a blurred copy of the silhouette moved down."""
+def _drop_shadow(backdrop: np.ndarray, alpha: np.ndarray, opacity: float) -> None:
+    """In place: darken the RGBA ``backdrop`` under a blurred copy of the silhouette moved
+    down (its alpha channel stays 255)."""
     h, w = alpha.shape
     offset = permille(alpha.shape, _SHADOW_OFFSET)
     sigma = permille(alpha.shape, _SHADOW_SIGMA)
@@ -116,6 +124,7 @@ def _drop_shadow(backdrop: np.ndarray, alpha: np.ndarray, opacity: float) -> np.
     shift = np.array([[1, 0, 0], [0, 1, offset / factor]], dtype=np.float32)
     small = cv2.warpAffine(small, shift, (small.shape[1], small.shape[0]))
     small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
-    shade = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    black = np.zeros_like(backdrop)
-    return cv2.blendLinear(backdrop, black, 1.0 - shade, shade)
+    light = cv2.convertScaleAbs(small, alpha=-255.0, beta=255.0)  # 255 (1 - shadow), 8-bit
+    light = cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR)
+    opaque = np.full_like(light, 255)
+    cv2.multiply(backdrop, cv2.merge([light, light, light, opaque]), dst=backdrop, scale=1 / 255)

@@ -25,7 +25,7 @@ _HALATION_SIGMA = 12.0  # permille
 
 
 class BlackWhiteParams(Params):
-    contrast: float = Field(1.0, ge=0.0, le=2.0, description="film S-curve strength; 0 = flat")
+    contrast: float = Field(1.0, ge=0.0, le=2.0, description="film S-curve strength; 0 = linear")
     sharpen: float = Field(0.6, ge=0.0, le=3.0, description="unsharp mask, strongest in midtones")
     halation: float = Field(0.3, ge=0.0, le=1.0, description="glow around highlights")
     grain: float = Field(0.35, ge=0.0, le=1.0, description="grain strength, more in shadows")
@@ -36,57 +36,60 @@ class BlackWhiteParams(Params):
 def apply(rgba: np.ndarray, params: BlackWhiteParams, ctx: EffectContext) -> np.ndarray:
     check_rgba(rgba)
     r, g, b, alpha = cv2.split(rgba)
-    wr, wg, wb = (w / 255.0 for w in WEIGHTS)
-    y: np.ndarray = cv2.addWeighted(r, wr, g, wg, 0.0, dtype=cv2.CV_32F)
-    y = cv2.addWeighted(y, 1.0, b, wb, 0.0, dtype=cv2.CV_32F)
-    if params.contrast > 0:
-        y = _s_curve(y, params.contrast)
+    wr, wg, wb = WEIGHTS
+    mix: np.ndarray = cv2.addWeighted(r, wr, g, wg, 0.0, dtype=cv2.CV_32F)
+    luma = cv2.convertScaleAbs(cv2.addWeighted(mix, 1.0, b, wb, 0.0, dtype=cv2.CV_32F))
+    curve = _s_curve(params.contrast)
+    y: np.ndarray = cv2.LUT(luma, curve.reshape(1, 256))  # float32 in [0, 1]
     if params.sharpen > 0:
-        _sharpen(y, params.sharpen, permille(rgba.shape, _SHARPEN_SIGMA))
+        _sharpen(y, luma, curve, params.sharpen, permille(rgba.shape, _SHARPEN_SIGMA))
     if params.halation > 0:
-        _halation(y, params.halation, permille(rgba.shape, _HALATION_SIGMA))
+        _halation(y, luma, curve, params.halation, permille(rgba.shape, _HALATION_SIGMA))
     if params.grain > 0:
         _grain(y, params.grain, permille(rgba.shape, params.grain_size), params.seed)
     gray = cv2.addWeighted(y, 255.0, y, 0.0, 0.0, dtype=cv2.CV_8U)  # rounds, saturates
     return gray_rgba(gray, alpha)
 
 
-def _s_curve(y: np.ndarray, contrast: float) -> np.ndarray:
-    """A logistic curve through (0, 0), (0.5, 0.5) and (1, 1): toe and shoulder like film."""
+def _s_curve(contrast: float) -> np.ndarray:
+    """The film response for each 8-bit luminance: a logistic curve through (0, 0),
+    (0.5, 0.5) and (1, 1), with toe and shoulder; float32, 256 entries."""
+    x = np.arange(256, dtype=np.float64) / 255.0
+    if contrast == 0:
+        return x.astype(np.float32)
     k = 5.0 * contrast
     lo = 1.0 / (1.0 + math.exp(k / 2))
-    hi = 1.0 - lo
-    t: np.ndarray = cv2.exp(y * np.float32(-k) + np.float32(k / 2))
-    t += 1.0
-    np.reciprocal(t, out=t)
-    t -= lo
-    t *= 1.0 / (hi - lo)
-    return t
+    curve = (1.0 / (1.0 + np.exp(-k * (x - 0.5))) - lo) / (1.0 - 2.0 * lo)
+    return curve.astype(np.float32)
 
 
-def _sharpen(y: np.ndarray, amount: float, sigma: float) -> None:
-    """In place: add back ``amount`` of the high-pass, weighted by 4 y (1 - y)."""
-    detail: np.ndarray = cv2.GaussianBlur(y, (0, 0), max(sigma, 0.6))
-    np.subtract(y, detail, out=detail)
-    weight = 1.0 - y
-    detail *= weight
-    y += cv2.multiply(detail, y, scale=4.0 * amount)
+def _sharpen(
+    y: np.ndarray, luma: np.ndarray, curve: np.ndarray, amount: float, sigma: float
+) -> None:
+    """In place: add ``amount`` of the high-pass of the luminance, carried through the
+    curve's slope and weighted by 4 y (1 - y) so midtones sharpen most."""
+    slope = np.gradient(curve.astype(np.float64))  # output per input level
+    weight = amount * 4.0 * curve * (1.0 - curve) * slope
+    detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), max(sigma, 0.6)), dtype=cv2.CV_32F)
+    y += cv2.multiply(detail, cv2.LUT(luma, weight.astype(np.float32).reshape(1, 256)))
 
 
-def _halation(y: np.ndarray, strength: float, sigma: float) -> None:
+def _halation(
+    y: np.ndarray, luma: np.ndarray, curve: np.ndarray, strength: float, sigma: float
+) -> None:
     """In place: blur what is above the highlight threshold (at reduced size: the glow is
     smooth) and screen it back on."""
     h, w = y.shape
+    above = np.maximum(curve - _HIGHLIGHT, 0.0) * (strength / (1.0 - _HIGHLIGHT))
+    highlights = cv2.LUT(luma, above.astype(np.float32).reshape(1, 256))
     factor = blur_factor(sigma)
-    highlights: np.ndarray = y - np.float32(_HIGHLIGHT)
-    np.maximum(highlights, 0.0, out=highlights)
     small = cv2.GaussianBlur(
         shrink(highlights, factor), (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT
     )
     glow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     # screen: 1 - (1 - y)(1 - glow) = y + glow (1 - y)
     shade: np.ndarray = 1.0 - y
-    y += cv2.multiply(shade, glow, scale=strength / (1.0 - _HIGHLIGHT))
+    y += cv2.multiply(shade, glow)
 
 
 def _grain(y: np.ndarray, strength: float, size: float, seed: int) -> None:

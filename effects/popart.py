@@ -46,7 +46,7 @@ class PopArtParams(Params):
 
 def apply(rgba: np.ndarray, params: PopArtParams, ctx: object) -> np.ndarray:
     check_rgba(rgba)
-    alpha = rgba[:, :, 3]
+    alpha = cv2.extractChannel(rgba, 3)
     rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     stretch = _stretch_lut(gray, alpha)
@@ -54,8 +54,11 @@ def apply(rgba: np.ndarray, params: PopArtParams, ctx: object) -> np.ndarray:
     flat = cv2.LUT(gray3, _band_lut(stretch, params.palette, params.levels))
     vivid = cv2.addWeighted(rgb, params.saturation, gray3, 1.0 - params.saturation, 0.0)
     poster = cv2.LUT(vivid, _poster_lut(stretch, params.levels))
-    out = cv2.addWeighted(flat, 1.0 - _OVERLAY, poster, _OVERLAY, 0.0)
-    return cv2.merge([*cv2.split(out), alpha])
+    out = cv2.cvtColor(
+        cv2.addWeighted(flat, 1.0 - _OVERLAY, poster, _OVERLAY, 0.0), cv2.COLOR_RGB2RGBA
+    )
+    cv2.insertChannel(alpha, out, 3)
+    return out
 
 
 def _stretch_lut(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
