@@ -1,11 +1,11 @@
 """Encode one result for storage: PNG, WebP, JPEG or the alpha mask.
 
-Chosen for speed, measured on 12 MP effect outputs on the 2-core dev machine (see
-``effects/README.md``): PNG with :mod:`worker.png` (Up filter + ISA-L deflate level 1)
-takes 0.1-0.15 s where Pillow level 1 takes 1.0-2.6 s and OpenCV level 1 0.5-1.2 s, at a
-size between those two; lossless WebP uses method 0 (0.5-1.3 s, the fastest libwebp
-offers); lossy WebP uses method 1 (half the time of the default method 4, files about
-10% larger); JPEG is Pillow/libjpeg-turbo with 4:2:0 chroma (0.2-0.4 s).
+Chosen for speed, measured on 12 MP effect outputs on the 2-core dev machine (table in
+``effects/README.md``): PNG goes through :mod:`worker.png` (Up filter + ISA-L deflate) at
+0.06-0.27 s, where Pillow and OpenCV at zlib level 1 take 0.2-2.2 s; lossless WebP uses
+method 0, the fastest libwebp has; lossy WebP uses method 1 and alpha quality 90 (about
+2.5x faster than method 4 with lossless alpha, files about 20% larger); JPEG is Pillow's
+libjpeg-turbo with 4:2:0 chroma.
 
 Guarantees: nothing from the input file survives (no EXIF, GPS, ICC or XMP; orientation
 was applied to the pixels at decode); colour under fully transparent pixels is cleared,
@@ -26,6 +26,8 @@ from cutout.job import JPEG_MATTE, JPEG_QUALITY, OutputFormat, OutputSpec
 from worker.png import write_png
 
 WEBP_LOSSY_METHOD = 1
+#: Below 100 libwebp pre-quantises alpha levels; 100 (lossless alpha) doubles the time.
+WEBP_ALPHA_QUALITY = 90
 _GRAY_SAMPLE = 9973  # check every n-th pixel for colour before checking them all
 
 
@@ -61,7 +63,13 @@ def encode(rgba: np.ndarray, output: OutputSpec) -> Encoded:
     if output.quality is None:
         data = _pillow(pixels, "WEBP", lossless=True, method=0, quality=0)
     else:
-        data = _pillow(pixels, "WEBP", quality=output.quality, method=WEBP_LOSSY_METHOD)
+        data = _pillow(
+            pixels,
+            "WEBP",
+            quality=output.quality,
+            method=WEBP_LOSSY_METHOD,
+            alpha_quality=WEBP_ALPHA_QUALITY,
+        )
     return Encoded(data, "image/webp", "webp", w, h)
 
 
