@@ -71,7 +71,8 @@ def _sharpen(
     slope = np.gradient(curve.astype(np.float64))  # output per input level
     weight = amount * 4.0 * curve * (1.0 - curve) * slope
     detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), max(sigma, 0.6)), dtype=cv2.CV_32F)
-    y += cv2.multiply(detail, cv2.LUT(luma, weight.astype(np.float32).reshape(1, 256)))
+    cv2.multiply(detail, cv2.LUT(luma, weight.astype(np.float32).reshape(1, 256)), dst=detail)
+    cv2.add(y, detail, dst=y)
 
 
 def _halation(
@@ -87,9 +88,11 @@ def _halation(
         shrink(highlights, factor), (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT
     )
     glow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    # screen: 1 - (1 - y)(1 - glow) = y + glow (1 - y)
-    shade: np.ndarray = 1.0 - y
-    y += cv2.multiply(shade, glow)
+    # screen: 1 - (1 - y)(1 - glow) = y + glow (1 - y); buffers reused (fresh 48 MB
+    # arrays cost page faults)
+    shade = np.subtract(np.float32(1.0), y, out=highlights)
+    cv2.multiply(shade, glow, dst=glow)
+    cv2.add(y, glow, dst=y)
 
 
 def _grain(y: np.ndarray, strength: float, size: float, seed: int) -> None:
