@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -285,3 +286,22 @@ def test_run_all_reports_errors_per_effect() -> None:
     outcomes = {o.index: o for o in effects.run_all(steps, rgba, no_original)}
     assert outcomes[0].error is None and outcomes[0].image is not None
     assert outcomes[1].error is not None
+
+
+def test_readme_documents_every_effect_and_parameter() -> None:
+    readme = (Path(effects.__file__).parent / "README.md").read_text()
+    sections = {s.split("`", 1)[0]: s for s in readme.split("\n### `")[1:]}
+    assert set(sections) == set(effects.names())
+    for entry in effects.catalogue():
+        rows = {
+            cells[1].strip("` "): cells[2].strip("` ")
+            for line in sections[entry["name"]].splitlines()
+            if line.startswith("| `") and len(cells := line.split("|")) > 3
+        }
+        for param, schema in entry["params"].get("properties", {}).items():
+            assert param in rows, f"README lacks {entry['name']}.{param}"
+            default, documented = schema["default"], rows[param]
+            if isinstance(default, float | int) and not isinstance(default, bool):
+                assert float(documented) == default, f"{entry['name']}.{param}"
+            else:
+                assert documented == json.dumps(default).strip('"'), f"{entry['name']}.{param}"
