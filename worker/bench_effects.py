@@ -85,8 +85,9 @@ def command(repeat: int, width: int, height: int, threads: int) -> None:
     rgba = synthetic_cutout(width, height)
     ctx = EffectContext(original=np.ascontiguousarray(rgba[:, :, :3]))
     load = os.getloadavg()[0]
-    click.echo(f"input {width}x{height} RGBA ({width * height / 1e6:.1f} MP), "
-               f"{os.cpu_count()} CPUs, load {load:.2f}, median of {repeat}")  # fmt: skip
+    tuned = "MALLOC_MMAP_THRESHOLD_" in os.environ  # see effects/README.md, "Measured"
+    click.echo(f"input {width}x{height} RGBA ({width * height / 1e6:.1f} MP), {os.cpu_count()} "
+               f"CPUs, load {load:.2f}, median of {repeat}, malloc tuned: {tuned}")  # fmt: skip
     seconds: dict[str, float] = {}
     first_call: dict[str, float] = {}
     for name in effects.names():
@@ -113,5 +114,6 @@ def command(repeat: int, width: int, height: int, threads: int) -> None:
         "all_1thread_s": round(serial, 4),
         "threads": threads,
         "megapixels": round(width * height / 1e6, 2),
+        "malloc_tuned": tuned,
     }
     click.echo(json.dumps(result))
