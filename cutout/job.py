@@ -75,6 +75,11 @@ class OutputFormat(StrEnum):
     JPEG = "jpeg"
     MASK = "mask"
 
+    @property
+    def extension(self) -> str:
+        """File extension of results in this format (a mask is a PNG)."""
+        return {OutputFormat.JPEG: "jpg", OutputFormat.MASK: "png"}.get(self, self.value)
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -252,6 +257,11 @@ def cache_key(
             "output": output.model_dump(mode="json"),
         }
     )
+
+
+def result_key(cache_key_: str, output: OutputSpec) -> str:
+    """Where a result lives in the blob store: content-addressed, so writes are idempotent."""
+    return f"results/{cache_key_}.{output.format.extension}"
 
 
 def expiry(ttl: timedelta) -> datetime:

@@ -41,6 +41,13 @@ class Settings(BaseModel):
     max_pixels: int = Field(50_000_000, gt=0)
     url_ttl_s: int = Field(3600, gt=0, description="lifetime of result/upload URLs")
     job_ttl_days: int = Field(30, gt=0, description="job documents expire after this")
+    max_effects: int = Field(8, ge=1, description="effects one job may ask for")
+    api_keys: str = Field(
+        "",
+        description="'id:secret:tier' entries separated by ','; tier is the highest "
+        "priority the key may use (high, standard or batch)",
+    )
+    allow_anonymous: bool = Field(True, description="accept requests without an API key")
 
     # segmentation
     segmenter: str = Field("inspyrenet", description="name in the segmenter registry")
@@ -50,6 +57,7 @@ class Settings(BaseModel):
         "1", description="bump when the weights change: it is part of every cache key"
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    foreground: bool = Field(True, description="estimate foreground colours at edges")
 
     # the worker loop
     batch_size: int = Field(4, ge=1, le=64)
@@ -59,7 +67,21 @@ class Settings(BaseModel):
     lease_s: int = Field(60, ge=10, description="visibility timeout / ack deadline")
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
+    batch_guard_every: int = Field(
+        10, ge=0, description="after N pulls without a batch job, serve one first; 0 never"
+    )
     decode_threads: int = Field(4, ge=1)
+
+    # scaling from zero (cutout/scaling.py)
+    autoscale: bool = Field(True, description="ingest starts workers for the backlog")
+    max_workers: int = Field(4, ge=1, description="most workers at once; the launcher's cap")
+    jobs_per_worker: int = Field(16, ge=1, description="backlog that justifies one worker")
+    start_window_s: float = Field(
+        120.0, gt=0, description="how long a requested worker counts as on its way"
+    )
+    scale_caller: str = Field(
+        "", description="service account allowed to call /v1/scale (OIDC); empty: anyone"
+    )
 
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""

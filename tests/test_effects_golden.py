@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from effects_inputs import cutout
 from PIL import Image
 
 import effects
+from tests.support.effects_inputs import cutout
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"

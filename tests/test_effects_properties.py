@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from effects_inputs import cutout, photo
 
 import effects
 from effects import EffectContext, background, blackwhite, crop, halftone, retro8bit
+from tests.support.effects_inputs import cutout, photo
 
 ALL = effects.names()
 KEEPS_ALPHA = ["color", "blackwhite", "popart", "halftone"]

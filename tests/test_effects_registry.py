@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from effects_inputs import cutout
 
 import effects
 from effects import EffectContext, InvalidParams, UnknownEffect, registry
+from tests.support.effects_inputs import cutout
 
 
 def _params() -> list[tuple[str, str, dict[str, Any]]]:

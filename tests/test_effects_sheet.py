@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from effects_inputs import FIXTURES, cutout
 from PIL import Image
 
 import effects
+from tests.support.effects_inputs import FIXTURES, cutout
 from worker.effects_sheet import build_command, command, cutout_of, render_sheet
 
 

@@ -6,11 +6,11 @@ import io
 
 import numpy as np
 import pytest
-from effects_inputs import cutout
 from PIL import Image
 from pydantic import ValidationError
 
 from cutout.job import OutputFormat, OutputSpec
+from tests.support.effects_inputs import cutout
 from worker.encode import encode
 
 

@@ -48,17 +48,19 @@ def encode(rgba: np.ndarray, output: OutputSpec) -> Encoded:
     alpha = np.ascontiguousarray(rgba[:, :, 3])
     fmt = output.format
     if fmt is OutputFormat.MASK:
-        return Encoded(write_png(alpha), "image/png", "png", w, h)
+        return Encoded(write_png(alpha), "image/png", fmt.extension, w, h)
     if fmt is OutputFormat.JPEG:
         flat = _flatten(rgba, alpha, output.matte or JPEG_MATTE)
         quality = output.quality or JPEG_QUALITY
         data = _pillow(flat, "JPEG", quality=quality, subsampling="4:2:0")
-        return Encoded(data, "image/jpeg", "jpg", w, h)
+        return Encoded(data, "image/jpeg", fmt.extension, w, h)
     opaque = cv2.minMaxLoc(alpha)[0] == 255
     if not opaque:
         rgba = _clear_hidden(rgba, alpha)
     if fmt is OutputFormat.PNG:
-        return Encoded(write_png(_fewest_channels(rgba, alpha, opaque)), "image/png", "png", w, h)
+        return Encoded(
+            write_png(_fewest_channels(rgba, alpha, opaque)), "image/png", fmt.extension, w, h
+        )
     pixels = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB) if opaque else rgba
     if output.quality is None:
         data = _pillow(pixels, "WEBP", lossless=True, method=0, quality=0)
@@ -70,7 +72,7 @@ def encode(rgba: np.ndarray, output: OutputSpec) -> Encoded:
             method=WEBP_LOSSY_METHOD,
             alpha_quality=WEBP_ALPHA_QUALITY,
         )
-    return Encoded(data, "image/webp", "webp", w, h)
+    return Encoded(data, "image/webp", fmt.extension, w, h)
 
 
 def _clear_hidden(rgba: np.ndarray, alpha: np.ndarray) -> np.ndarray:

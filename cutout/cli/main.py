@@ -1,8 +1,9 @@
 """Entry point of the ``cutout`` command.
 
-Commands that need the worker or ingest (``worker``, ``bench model`` …) live in those
-packages and are found through the ``cutout.commands`` and ``cutout.bench`` entry-point
-groups, so the core never imports ingest or worker.
+Commands that need the worker (``worker``, ``bench model`` …) live in that package and
+are found through the ``cutout.commands`` and ``cutout.bench`` entry-point groups, so the
+core never imports ingest or worker. Settings precedence: flag > CUTOUT_* variable >
+default (see cutout/settings.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from importlib.metadata import entry_points
 
 import click
 
+from cutout.cli.bench_ingest import bench_ingest
+from cutout.cli.client import status, submit
+from cutout.cli.serve import ingest, up
+from cutout.errors import ConfigurationError
 from cutout.settings import Settings
 
 
@@ -23,12 +28,20 @@ from cutout.settings import Settings
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None) -> None:
     """cutout: background removal for photos, with artistic effects."""
-    ctx.obj = Settings.from_env().with_overrides(data_dir=data_dir)
+    try:
+        ctx.obj = Settings.from_env().with_overrides(data_dir=data_dir)
+    except ConfigurationError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @cli.group()
 def bench() -> None:
     """Benchmarks that print numbers and end with one JSON line."""
+
+
+for command in (up, ingest, submit, status):
+    cli.add_command(command)
+bench.add_command(bench_ingest, "ingest")
 
 
 def _load_plugins() -> None:

@@ -5,7 +5,7 @@ one contract suite (tests/contract/) holds every adapter to them.
 """
 
 from cutout.ports.blobstore import BlobInfo, BlobStore
-from cutout.ports.launcher import Launcher, WorkerBeat
+from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
 from cutout.ports.queue import JobQueue, Message
 from cutout.ports.status import StatusStore
 
@@ -15,6 +15,7 @@ __all__ = [
     "JobQueue",
     "Launcher",
     "Message",
+    "StartRecord",
     "StatusStore",
     "WorkerBeat",
 ]

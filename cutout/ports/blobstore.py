@@ -10,14 +10,20 @@ from dataclasses import dataclass, field
 from cutout.errors import InvalidInput
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MAX_KEY = 512
+MAX_SEGMENT = 200
 
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid blob key, else raise :class:`InvalidInput`: no
-    empty, ``.`` or ``..`` segments, no absolute paths, nothing outside ``[A-Za-z0-9._-]``.
-    Adapters call this first, so no key can escape a directory root or bucket prefix."""
+    empty, ``.`` or ``..`` segments, no absolute paths, nothing outside ``[A-Za-z0-9._-]``,
+    at most 512 characters in all and 200 per segment (a segment becomes a file name
+    locally, and file systems stop at 255 bytes). Adapters call this first, so no key can
+    escape a directory root or bucket prefix."""
     segments = key.split("/")
-    if len(key) > 512 or not all(_SEGMENT.fullmatch(s) and s != ".." for s in segments):
+    if len(key) > MAX_KEY or not all(
+        _SEGMENT.fullmatch(s) and len(s) <= MAX_SEGMENT for s in segments
+    ):
         raise InvalidInput(f"invalid blob key {key!r}", code="invalid_key")
     return key
 

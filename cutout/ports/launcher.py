@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 
 @dataclass(frozen=True)
 class WorkerBeat:
-    """A worker's latest heartbeat. ``busy`` is whether it holds any leased messages."""
+    """A worker's latest heartbeat. ``busy`` is whether it holds any leased messages;
+    ``started_at`` is when its process started (scaling uses it to tell which requested
+    starts have arrived)."""
 
     worker_id: str
     at: datetime
     busy: bool = False
     jobs_done: int = 0
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """``count`` workers were requested at ``at``."""
+
+    at: datetime
+    count: int
 
 
 class Launcher(ABC):
@@ -32,8 +44,20 @@ class Launcher(ABC):
 
     @abstractmethod
     def goodbye(self, worker_id: str) -> None:
-        """The worker is exiting: stop counting it as alive."""
+        """The worker is exiting: stop counting it as alive, even if a late beat for the
+        same id arrives afterwards (worker ids are never reused)."""
 
     @abstractmethod
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:
         """Workers with a recent heartbeat."""
+
+    @abstractmethod
+    def claim_starts(
+        self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
+    ) -> int:
+        """The scale-up lease. Atomically: read the start records of the last
+        ``window_s`` seconds, call ``decide`` with them (oldest first), and if it returns
+        n > 0 append a record of n starts made now. Returns n. Concurrent callers are
+        serialised (a transaction), so each decides knowing the others' starts: a burst
+        of uploads starts workers once, not once per upload. ``decide`` may run more than
+        once if the transaction retries, so it must be pure."""

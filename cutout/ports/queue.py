@@ -32,7 +32,10 @@ class JobQueue(ABC):
     - **Dead letters.** A message delivered ``max_attempts`` times and then nacked or left
       to expire is moved to the dead-letter queue instead of being delivered again;
       :meth:`pull_dead_letters` hands those out so their jobs can be failed.
-    - Ack, nack and extend on a lease that has already expired are harmless no-ops.
+    - Ack, nack and extend with a stale lease (the message has since been delivered
+      again, acked or dead-lettered) are harmless no-ops. Between a lease running out and
+      the next delivery the old holder may or may not still be heard (SQLite honours it;
+      Pub/Sub may not), so a late holder must not count on either.
     """
 
     @abstractmethod
@@ -59,7 +62,8 @@ class JobQueue(ABC):
 
     @abstractmethod
     def pull_dead_letters(self, max_messages: int) -> list[Message]:
-        """Lease dead-lettered messages (without waiting); ack them once handled."""
+        """Lease dead-lettered messages (without waiting); ack them once handled. Their
+        ``attempt`` is the number of deliveries the message had before it died."""
 
     @abstractmethod
     def depth(self) -> Mapping[Priority, int]:

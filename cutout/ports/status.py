@@ -40,9 +40,12 @@ class StatusStore(ABC):
         mutate: Mutation | None = None,
     ) -> Job:
         """Move the job to ``new`` if its state is in ``expected``, applying ``mutate`` to
-        it in the same atomic step. Raises :class:`~cutout.errors.Conflict` if the state
-        was something else (someone else moved it), :class:`~cutout.errors.IllegalTransition`
-        if the contract forbids the move, :class:`~cutout.errors.NotFound` if missing."""
+        it in the same atomic step (``mutate`` sees the old state; the new one is set after
+        it). Raises :class:`~cutout.errors.Conflict` if the state was something else
+        (someone else moved it; checked first),
+        :class:`~cutout.errors.IllegalTransition` if the contract forbids the move from the
+        stored state, :class:`~cutout.errors.NotFound` if missing. If anything raises,
+        nothing is written."""
 
     @abstractmethod
     def record_result(
@@ -52,7 +55,9 @@ class StatusStore(ABC):
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
     ) -> Job:
-        """Merge one effect's result (or its error) into the job, atomically."""
+        """Merge one effect's result (or its error: exactly one of the two) into the job,
+        atomically. A result replaces an earlier error for that effect; an error never
+        replaces a stored result (a failed redelivery must not hide a finished result)."""
 
     @abstractmethod
     def find(
@@ -63,4 +68,5 @@ class StatusStore(ABC):
         batch_id: str | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        """Jobs matching every given filter, newest first, at most ``limit``."""
+        """Jobs matching every given filter, newest ``created_at`` first, at most
+        ``limit`` (at least 1)."""

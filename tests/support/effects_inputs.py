@@ -14,7 +14,7 @@ from PIL import Image
 
 from effects import EffectContext
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def photo(name: str = "chelsea.png", width: int | None = None) -> np.ndarray:

@@ -1,0 +1,43 @@
+# Every target installs what it needs first (idempotent, keyed on the pinned files).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test test-fast check-infra lint bench-ingest system-deps infra-tools clean
+
+up: $(STAMP)
+	$(BIN)/cutout up
+
+test: $(STAMP) system-deps infra-tools
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser and not emulator"
+
+# The deployment files' static checks (Terraform, Dockerfiles, cloudbuild.yaml).
+check-infra: $(STAMP) infra-tools
+	$(BIN)/python -m pytest -q tests/test_infra_*.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy cutout ingest worker effects
+
+bench-ingest: $(STAMP)
+	$(BIN)/cutout bench ingest
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+system-deps:
+	scripts/install-system-deps.sh
+
+# checkov + hadolint in their own venv (.venv-checkov).
+infra-tools:
+	bash infra/tools/install.sh
+
+clean:
+	rm -rf $(VENV) .venv-checkov .cutout .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m cutout`` is the ``cutout`` command."""
+
+from cutout.cli.main import main
+
+main()

@@ -1,0 +1,131 @@
+"""``cutout submit`` and ``cutout status``: the HTTP API from the command line."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from cutout.settings import Settings
+
+POLL_TIMEOUT_S = 600.0
+
+
+class Api:
+    def __init__(self, base_url: str, api_key: str | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def submit(self, path: Path, fields: dict[str, Any]) -> dict[str, Any]:
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with path.open("rb") as fh:
+            response = self.session.post(
+                f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
+            )
+        return self._body(response)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._body(self.session.get(f"{self.base_url}/v1/jobs/{job_id}"))
+
+    def download(self, url: str, dest: Path) -> None:
+        response = self.session.get(url if "://" in url else self.base_url + url)
+        response.raise_for_status()
+        dest.write_bytes(response.content)
+
+    def wait(self, job_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + POLL_TIMEOUT_S
+        while True:
+            job = self.job(job_id)
+            if job["state"] in ("done", "failed") or time.monotonic() > deadline:
+                return job
+            time.sleep(0.5)
+
+    @staticmethod
+    def _body(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise click.ClickException(f"HTTP {response.status_code}: not JSON") from exc
+        if response.status_code >= 400:
+            error = body.get("error", {})
+            raise click.ClickException(
+                f"HTTP {response.status_code} {error.get('code')}: {error.get('message')}"
+            )
+        return body
+
+
+def _api(settings: Settings, url: str | None, api_key: str | None) -> Api:
+    return Api(url or settings.public_url, api_key)
+
+
+_url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
+_key_option = click.option("--api-key", envvar="CUTOUT_API_KEY", help="[env CUTOUT_API_KEY]")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--effects", default="color", show_default=True, help="comma-separated")
+@click.option("--params", help='JSON, e.g. {"blackwhite": {"grain": 0.2}}')
+@click.option("--format", "fmt", default="png", show_default=True)
+@click.option("--priority", default="standard", show_default=True)
+@click.option("--batch-id", help="label the jobs as one backfill")
+@click.option("--wait/--no-wait", default=False, help="poll until each job finishes")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="download results here (implies --wait)"
+)
+@_url_option
+@_key_option
+@click.pass_obj
+def submit(
+    settings: Settings,
+    files: tuple[str, ...],
+    effects: str,
+    params: str | None,
+    fmt: str,
+    priority: str,
+    batch_id: str | None,
+    wait: bool,
+    out: str | None,
+    url: str | None,
+    api_key: str | None,
+) -> None:
+    """Submit photos; print one JSON line per job."""
+    api = _api(settings, url, api_key)
+    fields = {"effects": effects, "format": fmt, "priority": priority}
+    if params:
+        fields["params"] = params
+    if batch_id:
+        fields["batch_id"] = batch_id
+    jobs = [(Path(f), api.submit(Path(f), fields)) for f in files]
+    failed = False
+    for path, job in jobs:
+        if wait or out:
+            job = api.wait(job["id"])
+        if out and job["state"] == "done":
+            dest_dir = Path(out)
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            for effect, result in job["results"].items():
+                dest = dest_dir / f"{path.stem}.{effect}.{result['format']}"
+                api.download(result["url"], dest)
+                job["results"][effect]["file"] = str(dest)
+        failed |= job["state"] == "failed"
+        click.echo(json.dumps({"file": str(path), **job}))
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("job_id")
+@_url_option
+@_key_option
+@click.pass_obj
+def status(settings: Settings, job_id: str, url: str | None, api_key: str | None) -> None:
+    """Print a job as JSON."""
+    click.echo(json.dumps(_api(settings, url, api_key).job(job_id), indent=2))

@@ -1,0 +1,80 @@
+"""The Google Cloud adapters: Cloud Storage, Pub/Sub, Firestore and Cloud Run.
+
+Nothing here is imported unless ``CUTOUT_BACKEND=gcp``: the local pipeline never needs
+the cloud client libraries.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cutout.errors import ConfigurationError
+from cutout.settings import Settings
+
+if TYPE_CHECKING:
+    from cutout.backends import Backends
+
+
+def open_gcp_backends(settings: Settings) -> Backends:
+    """Build the four GCP adapters from the settings.
+
+    On emulators (the ``*_EMULATOR_HOST`` variables) the topics, subscriptions and buckets
+    are created if missing; in production Terraform owns them and nothing is created.
+    Raises :class:`~cutout.errors.ConfigurationError` naming what is missing: the client
+    libraries, the project, a bucket, or credentials.
+    """
+    _check(settings)
+    try:
+        from cutout.backends import Backends
+        from cutout.gcp.clients import EmulatorHosts, connect
+        from cutout.gcp.cloudrun import CloudRunLauncher, worker_job_name
+        from cutout.gcp.firestore import FirestoreStatusStore
+        from cutout.gcp.gcs import GcsBlobStore
+        from cutout.gcp.pubsub import PubSubJobQueue
+        from cutout.gcp.topology import Names, Policy, ensure_topology
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"CUTOUT_BACKEND=gcp needs the Google Cloud client libraries ({exc.name} is "
+            "missing): pip install -r requirements.txt"
+        ) from exc
+
+    names = Names(settings.gcp_project, settings.topic_prefix)
+    emulators = EmulatorHosts.from_env()
+    clients = connect(settings.gcp_project, emulators)
+    blobs = GcsBlobStore(
+        clients.storage,
+        uploads_bucket=settings.uploads_bucket,
+        results_bucket=settings.results_bucket,
+        signer=clients.signer,
+    )
+    status = FirestoreStatusStore(clients.firestore, collection=settings.jobs_collection)
+    queue = PubSubJobQueue(
+        clients.publisher,
+        clients.subscriber,
+        names,
+        max_attempts=settings.max_attempts,
+        backlog=status.backlog,
+        guard_every=settings.batch_guard_every,
+    )
+    launcher = CloudRunLauncher(
+        job_name=worker_job_name(settings),
+        jobs_client=clients.jobs,
+        firestore_client=clients.firestore,
+        collection=settings.workers_collection,
+    )
+    if emulators.pubsub:
+        policy = Policy(settings.lease_s, settings.max_attempts, settings.retry_base_s)
+        ensure_topology(clients.publisher, clients.subscriber, names, policy)
+    if emulators.storage:
+        blobs.create_buckets()
+    return Backends(blobs=blobs, queue=queue, status=status, launcher=launcher)
+
+
+def _check(settings: Settings) -> None:
+    missing = [
+        f"CUTOUT_{name.upper()}"
+        for name in ("gcp_project", "uploads_bucket", "results_bucket")
+        if not getattr(settings, name)
+    ]
+    if missing:
+        raise ConfigurationError(f"CUTOUT_BACKEND=gcp needs {', '.join(missing)}")

@@ -1,0 +1,50 @@
+"""Turns Google client exceptions into cutout's error classes, with context.
+
+The adapters wrap every call in :func:`translated`, so callers above the ports only ever
+see :mod:`cutout.errors` types: ``NotFound`` for a missing object or document,
+``TransientError`` for what a retry may fix (5xx, 429, timeouts, aborted transactions,
+lost connections), ``ConfigurationError`` for credentials and permissions. Anything else
+is raised unchanged: it is a bug, not a condition to handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+
+from cutout.errors import ConfigurationError, NotFound, TransientError
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    gexc.ServerError,
+    gexc.TooManyRequests,
+    gexc.Aborted,
+    gexc.RetryError,
+    auth_exc.TransportError,
+    requests.ConnectionError,
+    requests.Timeout,
+    TimeoutError,
+)
+_CONFIGURATION: tuple[type[BaseException], ...] = (
+    gexc.Unauthorized,
+    gexc.Forbidden,
+    auth_exc.DefaultCredentialsError,
+    auth_exc.RefreshError,
+)
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run the block; re-raise Google errors as cutout errors whose message starts with
+    ``what`` (e.g. ``"reading gs://bucket/key"``)."""
+    try:
+        yield
+    except gexc.NotFound as exc:
+        raise NotFound(f"{what}: not found ({exc.message})") from exc
+    except _TRANSIENT as exc:
+        raise TransientError(f"{what}: {exc}") from exc
+    except _CONFIGURATION as exc:
+        raise ConfigurationError(f"{what}: {exc}") from exc

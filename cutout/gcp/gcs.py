@@ -1,0 +1,131 @@
+"""GcsBlobStore: uploads and results in Cloud Storage.
+
+Routing: keys whose first segment is ``uploads`` live in the uploads bucket, every other
+key in the results bucket; the object name is the key unchanged, so one bucket may serve
+both and the lifecycle rules (uploads 7 days, results 30) apply per bucket.
+
+Results are content-addressed (``results/<cache key>.<ext>``): they are written with
+``if_generation_match=0``, so a second writer of the same result leaves the first one in
+place and is told so (``put`` returns ``False``) instead of failing its job, and they are
+served with ``Cache-Control: private, max-age=31536000, immutable`` (same key, same bytes;
+private because they are one customer's photo).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import google.cloud.storage as storage
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from cutout.gcp.errors import translated
+from cutout.gcp.signing import UrlSigner
+from cutout.ports import BlobInfo, BlobStore
+from cutout.ports.blobstore import check_key
+
+log = logging.getLogger(__name__)
+
+UPLOADS_PREFIX = "uploads/"
+RESULTS_PREFIX = "results/"
+RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
+
+#: Retrying an upload is safe for us either way: an unconditional put writes the same
+#: bytes again, and a conditional one that already landed reports "exists".
+_UPLOAD_RETRY: Retry = DEFAULT_RETRY
+
+
+class GcsBlobStore(BlobStore):
+    def __init__(
+        self,
+        client: storage.Client,
+        *,
+        uploads_bucket: str,
+        results_bucket: str,
+        signer: UrlSigner,
+    ) -> None:
+        self._client = client
+        self._uploads = client.bucket(uploads_bucket)
+        self._results = client.bucket(results_bucket)
+        self._signer = signer
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+    ) -> bool:
+        blob = self._blob(key)
+        blob.metadata = dict(metadata) if metadata else None
+        if key.startswith(RESULTS_PREFIX):
+            blob.cache_control = RESULT_CACHE_CONTROL
+        try:
+            with translated(f"storing {_uri(blob)}"):
+                blob.upload_from_string(
+                    data,
+                    content_type=content_type,
+                    if_generation_match=0 if if_absent else None,
+                    retry=_UPLOAD_RETRY,
+                )
+        except gexc.PreconditionFailed:
+            log.debug("%s exists; kept the stored object", _uri(blob))
+            return False
+        return True
+
+    def get(self, key: str) -> bytes:
+        blob = self._blob(key)
+        with translated(f"reading {_uri(blob)}"):
+            return bytes(blob.download_as_bytes())
+
+    def stat(self, key: str) -> BlobInfo | None:
+        blob = self._blob(key)
+        with translated(f"reading metadata of {_uri(blob)}"):
+            found = blob.bucket.get_blob(blob.name)
+        if found is None:
+            return None
+        return BlobInfo(
+            key=key,
+            size=int(found.size or 0),
+            content_type=found.content_type or "application/octet-stream",
+            metadata=dict(found.metadata or {}),
+        )
+
+    def delete(self, key: str) -> None:
+        blob = self._blob(key)
+        with translated(f"deleting {_uri(blob)}"):
+            try:
+                blob.delete()
+            except gexc.NotFound:
+                return  # already gone: delete is idempotent by contract
+
+    def url(self, key: str, *, ttl_s: int) -> str:
+        return self._signer.sign(self._blob(key), method="GET", ttl_s=ttl_s)
+
+    def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
+        return self._signer.sign(
+            self._blob(key), method="PUT", ttl_s=ttl_s, content_type=content_type
+        )
+
+    def create_buckets(self) -> None:
+        """Create both buckets if absent: for emulators and local use only (production
+        creates them, with lifecycle rules, in Terraform)."""
+        for name in dict.fromkeys((self._uploads.name, self._results.name)):
+            with translated(f"creating bucket {name}"):
+                try:
+                    self._client.create_bucket(name)
+                except gexc.Conflict:
+                    continue
+
+    def _blob(self, key: str) -> storage.Blob:
+        check_key(key)
+        bucket = self._uploads if key.startswith(UPLOADS_PREFIX) else self._results
+        return bucket.blob(key)
+
+
+def _uri(blob: storage.Blob) -> str:
+    return f"gs://{blob.bucket.name}/{blob.name}"

@@ -1,0 +1,33 @@
+"""The local adapters: a directory for blobs, one SQLite file for queue, status and
+heartbeats, subprocesses for workers. Nothing to install or run beyond Python."""
+
+from __future__ import annotations
+
+from cutout.backends import Backends
+from cutout.local.blobstore import LocalBlobStore
+from cutout.local.launcher import LocalLauncher
+from cutout.local.queue import SqliteJobQueue
+from cutout.local.status import SqliteStatusStore
+from cutout.settings import Settings, local_url_secret
+
+
+def open_local_backends(settings: Settings) -> Backends:
+    """Adapters over ``settings.data_dir`` (blobs in ``blobs/``, the rest in ``cutout.db``);
+    every process opening the same data directory shares the same state."""
+    return Backends(
+        blobs=LocalBlobStore(settings.blob_dir, settings.public_url, local_url_secret(settings)),
+        queue=SqliteJobQueue(
+            settings.db_path, lease_s=settings.lease_s, max_attempts=settings.max_attempts
+        ),
+        status=SqliteStatusStore(settings.db_path),
+        launcher=LocalLauncher(settings),
+    )
+
+
+__all__ = [
+    "LocalBlobStore",
+    "LocalLauncher",
+    "SqliteJobQueue",
+    "SqliteStatusStore",
+    "open_local_backends",
+]

@@ -1,0 +1,150 @@
+"""Launcher on one machine: workers are subprocesses, heartbeats live in SQLite."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from cutout.local.sqlite import Database
+from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
+from cutout.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+WORKER_COMMAND = (sys.executable, "-m", "worker")
+#: Rows of workers that said goodbye or went silent are dropped after this long.
+FORGET_AFTER_S = 24 * 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    busy INTEGER NOT NULL,
+    jobs_done INTEGER NOT NULL,
+    started_at REAL,
+    gone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS worker_starts (
+    at REAL NOT NULL,
+    count INTEGER NOT NULL
+)
+"""
+
+
+class LocalLauncher(Launcher):
+    """:meth:`start` spawns ``command`` (by default ``python -m worker``) with the settings
+    as ``CUTOUT_*`` variables, replacing any ``CUTOUT_*`` the parent had, in the parent's
+    working directory and sharing its stdout/stderr. Heartbeats go to the ``workers`` table
+    of the settings' database; a worker that said goodbye stays gone (a late beat from its
+    heartbeat thread does not bring it back)."""
+
+    def __init__(self, settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> None:
+        self._settings = settings
+        self._command = list(command)
+        self._db = Database(settings.db_path, _SCHEMA)
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int) -> None:
+        if count < 0:
+            raise ValueError(f"cannot start {count} workers")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(self._settings.to_env())
+        with self._lock:
+            self._procs = [p for p in self._procs if p.poll() is None]
+            for _ in range(count):
+                proc = subprocess.Popen(self._command, env=env)
+                log.info("started worker process %d: %s", proc.pid, " ".join(self._command))
+                self._procs.append(proc)
+
+    def beat(self, beat: WorkerBeat) -> None:
+        started = beat.started_at.timestamp() if beat.started_at else None
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO workers (worker_id, at, busy, jobs_done, started_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (worker_id) DO UPDATE SET"
+                " at = excluded.at, busy = excluded.busy, jobs_done = excluded.jobs_done",
+                (beat.worker_id, beat.at.timestamp(), int(beat.busy), beat.jobs_done, started),
+            )
+
+    def goodbye(self, worker_id: str) -> None:
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO workers (worker_id, at, busy, jobs_done, gone) VALUES (?, ?, 0, 0, 1)"
+                " ON CONFLICT (worker_id) DO UPDATE SET gone = 1",
+                (worker_id, now),
+            )
+            conn.execute("DELETE FROM workers WHERE at < ?", (now - FORGET_AFTER_S,))
+
+    def alive(self, *, max_age_s: float) -> list[WorkerBeat]:
+        """Newest beat first."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT worker_id, at, busy, jobs_done, started_at FROM workers"
+                " WHERE gone = 0 AND at >= ? ORDER BY at DESC, worker_id",
+                (time.time() - max_age_s,),
+            ).fetchall()
+        return [
+            WorkerBeat(
+                worker_id=row["worker_id"],
+                at=datetime.fromtimestamp(row["at"], UTC),
+                busy=bool(row["busy"]),
+                jobs_done=row["jobs_done"],
+                started_at=_time(row["started_at"]),
+            )
+            for row in rows
+        ]
+
+    def claim_starts(
+        self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
+    ) -> int:
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM worker_starts WHERE at < ?", (now - window_s,))
+            records = [
+                StartRecord(at=datetime.fromtimestamp(row["at"], UTC), count=row["count"])
+                for row in conn.execute("SELECT at, count FROM worker_starts ORDER BY at")
+            ]
+            count = decide(records)
+            if count > 0:
+                conn.execute("INSERT INTO worker_starts (at, count) VALUES (?, ?)", (now, count))
+        return max(count, 0)
+
+    def running(self) -> list[int]:
+        """PIDs of the started workers that have not exited (not part of the port)."""
+        with self._lock:
+            return [p.pid for p in self._procs if p.poll() is None]
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Terminate the workers this launcher started and wait for them: SIGTERM first,
+        SIGKILL for any still running after ``timeout_s`` (``cutout up``'s Ctrl-C; not
+        part of the port)."""
+        with self._lock:
+            procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                log.warning("worker process %d ignored SIGTERM; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+
+    def close(self) -> None:
+        """Release the connections (not part of the port)."""
+        self._db.close()
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)

@@ -1,0 +1,158 @@
+"""StatusStore on SQLite: one row of job JSON per job, with indexed copies of the fields
+that queries filter and sort on."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from cutout.errors import Conflict, NotFound
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, check_transition, utcnow
+from cutout.local.sqlite import Database
+from cutout.ports.status import Mutation, StatusStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    client_key TEXT NOT NULL,
+    batch_id TEXT,
+    created_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
+CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client_key, created_at);
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id, created_at)
+"""
+
+
+class SqliteStatusStore(StatusStore):
+    """Every change is a read-modify-write inside one ``BEGIN IMMEDIATE`` transaction, so
+    compare-and-set and result merges are atomic across threads and processes. ``find``
+    orders by ``created_at`` (newest first), ties broken by insertion order. Expired jobs
+    (``expire_at``) are kept: the local store has no TTL sweeper."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = Database(path, _SCHEMA)
+
+    def create(self, job: Job) -> Job:
+        stored = _stamped(job)
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    "INSERT INTO jobs (state, client_key, batch_id, created_at, doc, id)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    _columns(stored),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"job {job.id} already exists") from exc
+        return stored
+
+    def get(self, job_id: str) -> Job:
+        with self._db.read() as conn:
+            return _load(conn, job_id)
+
+    def transition(
+        self,
+        job_id: str,
+        expected: Iterable[JobState],
+        new: JobState,
+        mutate: Mutation | None = None,
+    ) -> Job:
+        allowed = frozenset(expected)
+
+        def change(job: Job) -> None:
+            if job.state not in allowed:
+                wanted = ", ".join(sorted(s.value for s in allowed))
+                raise Conflict(f"job {job_id} is {job.state.value}, expected one of: {wanted}")
+            check_transition(job.state, new)
+            if mutate is not None:
+                mutate(job)
+            job.state = new
+
+        return self._update(job_id, change)
+
+    def record_result(
+        self,
+        job_id: str,
+        effect: str,
+        result: EffectResult | None = None,
+        error: ErrorInfo | None = None,
+    ) -> Job:
+        if (result is None) == (error is None):
+            raise ValueError("record_result needs exactly one of result and error")
+
+        def change(job: Job) -> None:
+            if result is not None:
+                job.results[effect] = result
+                job.effect_errors.pop(effect, None)
+            elif error is not None and effect not in job.results:
+                job.effect_errors[effect] = error
+
+        return self._update(job_id, change)
+
+    def find(
+        self,
+        *,
+        state: JobState | None = None,
+        client_key: str | None = None,
+        batch_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        filters = {"state": state, "client_key": client_key, "batch_id": batch_id}
+        given = {column: str(v) for column, v in filters.items() if v is not None}
+        where = " AND ".join(f"{column} = ?" for column in given) or "1"
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT doc FROM jobs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*given.values(), limit),
+            ).fetchall()
+        return [Job.model_validate_json(row["doc"]) for row in rows]
+
+    def close(self) -> None:
+        """Release the connections (not part of the port; processes may simply exit)."""
+        self._db.close()
+
+    def _update(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        with self._db.write() as conn:
+            job = _load(conn, job_id)
+            change(job)
+            if job.id != job_id:
+                raise ValueError(f"job {job_id}: a change may not alter the id ({job.id})")
+            stored = _stamped(job)
+            conn.execute(
+                "UPDATE jobs SET state = ?, client_key = ?, batch_id = ?, created_at = ?, doc = ?"
+                " WHERE id = ?",
+                _columns(stored),
+            )
+        return stored
+
+
+def _load(conn: sqlite3.Connection, job_id: str) -> Job:
+    row = conn.execute("SELECT doc FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return Job.model_validate_json(row["doc"])
+
+
+def _columns(job: Job) -> tuple[object, ...]:
+    """The indexed columns, the document and the id, in the order the SQL above uses."""
+    return (
+        job.state.value,
+        job.client.key_id,
+        job.client.batch_id,
+        job.created_at.timestamp(),
+        job.model_dump_json(),
+        job.id,
+    )
+
+
+def _stamped(job: Job) -> Job:
+    """A validated copy with ``updated_at`` set: a mutation that broke the model fails
+    here, before anything is written."""
+    data = job.model_dump(warnings=False)
+    data["updated_at"] = utcnow()
+    return Job.model_validate(data)

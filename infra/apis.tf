@@ -1,0 +1,25 @@
+# Everything an empty project must switch on before the rest can be created.
+locals {
+  services = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "enabled" {
+  for_each = local.services
+
+  service            = each.value
+  disable_on_destroy = false
+}
+
+data "google_project" "current" {
+  project_id = var.project_id
+}

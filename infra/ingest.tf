@@ -1,0 +1,63 @@
+# Ingest: the HTTP API (functions-framework, entry point `handle`) as a CPU-only Cloud
+# Run service built from Dockerfile.ingest. It scales to zero; CPU is billed only while
+# a request is in flight.
+resource "google_cloud_run_v2_service" "ingest" {
+  name                = local.ingest_service_name
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account                  = google_service_account.ingest.email
+    timeout                          = "120s"
+    max_instance_request_concurrency = var.ingest_concurrency
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.ingest_max_instances
+    }
+
+    containers {
+      image = var.initial_ingest_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = var.ingest_memory
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.ingest_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    # Cloud Build rolls out new images; Terraform owns everything else.
+    ignore_changes = [template[0].containers[0].image]
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Browsers upload and poll directly, so the API is public; it authenticates clients
+# itself (API keys) and verifies the scheduler's OIDC token on /v1/scale.
+resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
+  count = var.ingest_public ? 1 : 0
+
+  name     = google_cloud_run_v2_service.ingest.name
+  location = google_cloud_run_v2_service.ingest.location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}

@@ -1,0 +1,52 @@
+# Names and settings shared by several files, derived once from the variables.
+locals {
+  tiers = ["high", "standard", "batch"]
+
+  uploads_bucket     = var.uploads_bucket != "" ? var.uploads_bucket : "${var.project_id}-${var.name_prefix}-uploads"
+  results_bucket     = var.results_bucket != "" ? var.results_bucket : "${var.project_id}-${var.name_prefix}-results"
+  build_bucket       = "${var.project_id}-${var.name_prefix}-build"
+  firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
+
+  worker_job_name     = "${var.name_prefix}-worker"
+  ingest_service_name = "${var.name_prefix}-ingest"
+
+  # Cloud Run's deterministic service URL, known before the service exists, so that
+  # ingest can be told its own address.
+  ingest_run_url = "https://${local.ingest_service_name}-${data.google_project.current.number}.${var.region}.run.app"
+  public_url     = var.public_url != "" ? var.public_url : local.ingest_run_url
+
+  # Cloud Run's minimum CPU and memory for each GPU type.
+  gpu_minimums = {
+    "nvidia-l4"           = { cpu = 4, memory_gib = 16, launch_stage = "GA" }
+    "nvidia-rtx-pro-6000" = { cpu = 20, memory_gib = 80, launch_stage = "BETA" }
+  }
+  gpu = local.gpu_minimums[var.gpu_type]
+
+  # Settings both ingest and workers read (cutout/settings.py). CUTOUT_MODEL_VERSION and
+  # CUTOUT_WEIGHTS are baked into the images with the weights, never set here.
+  common_env = {
+    CUTOUT_BACKEND            = "gcp"
+    CUTOUT_GCP_PROJECT        = var.project_id
+    CUTOUT_GCP_REGION         = var.region
+    CUTOUT_UPLOADS_BUCKET     = local.uploads_bucket
+    CUTOUT_RESULTS_BUCKET     = local.results_bucket
+    CUTOUT_TOPIC_PREFIX       = var.name_prefix
+    CUTOUT_JOBS_COLLECTION    = "jobs"
+    CUTOUT_WORKERS_COLLECTION = "workers"
+    CUTOUT_WORKER_JOB         = local.worker_job_name
+    CUTOUT_PUBLIC_URL         = local.public_url
+    CUTOUT_MAX_ATTEMPTS       = tostring(var.max_delivery_attempts)
+    CUTOUT_LEASE_S            = tostring(var.lease_s)
+    CUTOUT_JOB_TTL_DAYS       = tostring(var.job_ttl_days)
+  }
+
+  worker_env = merge(local.common_env, {
+    CUTOUT_DEVICE      = "cuda"
+    CUTOUT_IDLE_EXIT_S = tostring(var.worker_idle_exit_s)
+    CUTOUT_BATCH_SIZE  = tostring(var.worker_batch_size)
+  }, var.worker_extra_env)
+
+  ingest_env = merge(local.common_env, {
+    CUTOUT_MAX_WORKERS = tostring(var.max_workers)
+  }, var.ingest_extra_env)
+}

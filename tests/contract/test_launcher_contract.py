@@ -1,0 +1,111 @@
+"""Launcher heartbeat guarantees, for every adapter family (``start`` is adapter-specific
+and tested with each adapter)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from cutout.backends import Backends
+from cutout.job import utcnow
+from cutout.ports import Launcher, StartRecord, WorkerBeat
+
+
+@pytest.fixture
+def launcher(backends: Backends) -> Launcher:
+    return backends.launcher
+
+
+def ids(beats: list[WorkerBeat]) -> set[str]:
+    return {b.worker_id for b in beats}
+
+
+def test_nobody_alive_at_first(launcher: Launcher) -> None:
+    assert launcher.alive(max_age_s=60) == []
+
+
+def test_a_beat_makes_a_worker_alive(launcher: Launcher) -> None:
+    at = utcnow().replace(microsecond=0)
+    launcher.beat(WorkerBeat(worker_id="w1", at=at, busy=True, jobs_done=3))
+    [beat] = launcher.alive(max_age_s=60)
+    assert (beat.worker_id, beat.busy, beat.jobs_done) == ("w1", True, 3)
+    assert abs((beat.at - at).total_seconds()) < 0.01
+
+
+def test_the_latest_beat_wins(launcher: Launcher) -> None:
+    launcher.beat(WorkerBeat(worker_id="w1", at=utcnow() - timedelta(seconds=5), busy=True))
+    launcher.beat(WorkerBeat(worker_id="w1", at=utcnow(), busy=False, jobs_done=9))
+    [beat] = launcher.alive(max_age_s=60)
+    assert (beat.busy, beat.jobs_done) == (False, 9)
+
+
+def test_old_beats_do_not_count(launcher: Launcher) -> None:
+    launcher.beat(WorkerBeat(worker_id="stale", at=utcnow() - timedelta(seconds=120)))
+    launcher.beat(WorkerBeat(worker_id="fresh", at=utcnow()))
+    assert ids(launcher.alive(max_age_s=60)) == {"fresh"}
+    assert ids(launcher.alive(max_age_s=600)) == {"stale", "fresh"}
+
+
+def test_goodbye_is_final(launcher: Launcher) -> None:
+    launcher.beat(WorkerBeat(worker_id="w1", at=utcnow()))
+    launcher.beat(WorkerBeat(worker_id="w2", at=utcnow()))
+    launcher.goodbye("w1")
+    assert ids(launcher.alive(max_age_s=60)) == {"w2"}
+    launcher.beat(WorkerBeat(worker_id="w1", at=utcnow()))
+    assert ids(launcher.alive(max_age_s=60)) == {"w2"}
+    launcher.goodbye("never-beat")
+    launcher.goodbye("w2")
+    assert launcher.alive(max_age_s=60) == []
+
+
+def test_a_beat_keeps_the_worker_start_time(launcher: Launcher) -> None:
+    started = utcnow().replace(microsecond=0) - timedelta(seconds=30)
+    launcher.beat(WorkerBeat(worker_id="w1", at=utcnow(), started_at=started))
+    [beat] = launcher.alive(max_age_s=60)
+    assert beat.started_at is not None
+    assert abs((beat.started_at - started).total_seconds()) < 0.01
+
+
+def test_claim_starts_records_what_decide_returns(launcher: Launcher) -> None:
+    seen: list[list[StartRecord]] = []
+
+    def decide(records: Sequence[StartRecord]) -> int:
+        seen.append(list(records))
+        return 2
+
+    assert launcher.claim_starts(decide, window_s=60) == 2
+    assert launcher.claim_starts(lambda records: 0, window_s=60) == 0
+    last: list[StartRecord] = []
+    launcher.claim_starts(lambda records: last.extend(records) or 0, window_s=60)
+    assert [r.count for r in last] == [2]
+    assert abs((last[0].at - utcnow()).total_seconds()) < 30
+
+
+def test_concurrent_claims_are_serialised(launcher: Launcher) -> None:
+    """Eight uploads at once, each wanting two workers in total: two are started, once."""
+
+    def claim() -> int:
+        return launcher.claim_starts(
+            lambda records: max(0, 2 - sum(r.count for r in records)), window_s=60
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        claimed = list(pool.map(lambda _: claim(), range(8)))
+    assert sum(claimed) == 2
+    assert sorted(claimed)[-1] in (1, 2)
+
+
+def test_start_records_leave_the_window(launcher: Launcher) -> None:
+    assert launcher.claim_starts(lambda records: 1, window_s=60) == 1
+    deadline = time.monotonic() + 30
+    counts: list[int] = []
+    while True:
+        launcher.claim_starts(lambda records: counts.append(len(records)) or 0, window_s=1.0)
+        if counts[-1] == 0:
+            break
+        assert time.monotonic() < deadline, "records older than the window are still seen"
+        time.sleep(0.5)

@@ -1,0 +1,268 @@
+"""Static checks of infra/*.tf, parsed with python-hcl2: the properties the deployment
+relies on (dead-lettering, private self-cleaning buckets, a GPU worker that scales to
+zero, least-privilege IAM) and the names and settings the Python side expects."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from cutout.settings import Settings
+from tests.support.infra import INFRA, block, ref, terraform
+
+TIERS = ["high", "standard", "batch"]
+PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+DEFAULTS = Settings.model_validate({})
+
+
+def _iam_members() -> list[tuple[str, str, dict[str, Any]]]:
+    """(resource type, name, body) of every IAM grant in infra/."""
+    return [
+        (rtype, name, body)
+        for (rtype, name), body in terraform().resources.items()
+        if rtype.endswith(("_iam_member", "_iam_binding", "_iam_policy"))
+    ]
+
+
+def _grants(member_ref: str) -> set[tuple[str, str]]:
+    """(resource type, role) pairs granted to a service account reference."""
+    return {
+        (rtype, body["role"])
+        for rtype, _, body in _iam_members()
+        if ref(body.get("member", "")) == member_ref
+    }
+
+
+# ---- Pub/Sub -------------------------------------------------------------------------
+
+
+def test_tiers_and_names_follow_the_queue_contract() -> None:
+    tf = terraform()
+    assert tf.locals["tiers"] == TIERS
+    assert tf.default("name_prefix") == DEFAULTS.topic_prefix
+    assert tf.resource("google_pubsub_topic", "tier")["name"] == "${var.name_prefix}-${each.value}"
+    sub = tf.resource("google_pubsub_subscription", "tier")
+    assert sub["name"] == "${var.name_prefix}-${each.value}-worker"
+    assert tf.resource("google_pubsub_topic", "dead_letter")["name"] == (
+        "${var.name_prefix}-dead-letter"
+    )
+    assert tf.resource("google_pubsub_subscription", "dead_letter")["name"] == (
+        "${var.name_prefix}-dead-letter-worker"
+    )
+
+
+def test_every_source_subscription_dead_letters_and_retries() -> None:
+    subs = terraform().of_type("google_pubsub_subscription")
+    assert set(subs) == {"tier", "dead_letter"}
+    for name, sub in subs.items():
+        assert block(sub, "expiration_policy")["ttl"] == "", f"{name} would expire when idle"
+        assert "retry_policy" in sub, f"{name} has no retry policy"
+        if ref(sub["topic"]) == "google_pubsub_topic.dead_letter.id":
+            # The dead-letter subscription itself: dead-lettering into itself would loop.
+            assert "dead_letter_policy" not in sub
+            continue
+        policy = block(sub, "dead_letter_policy")
+        assert ref(policy["dead_letter_topic"]) == "google_pubsub_topic.dead_letter.id"
+        assert ref(policy["max_delivery_attempts"]) == "var.max_delivery_attempts"
+    assert terraform().default("max_delivery_attempts") == DEFAULTS.max_attempts
+
+
+def test_pubsub_service_agent_can_dead_letter() -> None:
+    tf = terraform()
+    agent = "serviceAccount:service-${data.google_project.current.number}"
+    assert tf.locals["pubsub_agent"].startswith(agent)
+    publisher = tf.resource("google_pubsub_topic_iam_member", "dead_letter_agent_publisher")
+    assert ref(publisher["topic"]) == "google_pubsub_topic.dead_letter.id"
+    assert publisher["role"] == "roles/pubsub.publisher"
+    subscriber = tf.resource("google_pubsub_subscription_iam_member", "tier_agent_subscriber")
+    assert ref(subscriber["subscription"]) == "google_pubsub_subscription.tier[each.value].id"
+    assert subscriber["role"] == "roles/pubsub.subscriber"
+
+
+# ---- buckets -------------------------------------------------------------------------
+
+
+def test_every_bucket_is_private_and_expires_objects() -> None:
+    buckets = terraform().of_type("google_storage_bucket")
+    assert {"uploads", "results"} <= set(buckets)
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+        rules = bucket.get("lifecycle_rule", [])
+        assert any(
+            block(rule, "action")["type"] == "Delete" and "age" in block(rule, "condition")
+            for rule in rules
+        ), f"bucket {name} has no age-based delete rule"
+    for rtype in ("google_storage_bucket_acl", "google_storage_default_object_acl"):
+        assert not terraform().of_type(rtype), f"{rtype} bypasses uniform access"
+
+
+def test_retention_is_7_days_for_uploads_and_30_for_results() -> None:
+    tf = terraform()
+    for bucket, variable, days in (
+        ("uploads", "uploads_retention_days", 7),
+        ("results", "results_retention_days", 30),
+    ):
+        rule = block(tf.resource("google_storage_bucket", bucket), "lifecycle_rule")
+        assert ref(block(rule, "condition")["age"]) == f"var.{variable}"
+        assert tf.default(variable) == days
+
+
+# ---- Firestore -----------------------------------------------------------------------
+
+
+def test_firestore_ttl_and_status_store_indexes() -> None:
+    tf = terraform()
+    db = tf.resource("google_firestore_database", "main")
+    assert db["name"] == "(default)" and db["type"] == "FIRESTORE_NATIVE"
+    ttl = tf.resource("google_firestore_field", "ttl")
+    assert ttl["field"] == "expire_at" and "ttl_config" in ttl
+    assert ttl["for_each"] == '${toset(["jobs", "workers"])}'
+    index = tf.resource("google_firestore_index", "jobs")
+    assert index["collection"] == "jobs"
+    first, second = index["fields"]
+    assert ref(first["field_path"]) == "each.value"
+    assert (second["field_path"], second["order"]) == ("created_at", "DESCENDING")
+    assert sorted(tf.locals["job_query_fields"].values()) == [
+        "client.batch_id",
+        "client.key_id",
+        "state",
+    ]
+
+
+# ---- Cloud Run -----------------------------------------------------------------------
+
+
+def test_worker_job_requests_one_gpu_within_cloud_run_limits() -> None:
+    tf = terraform()
+    job = tf.resource("google_cloud_run_v2_job", "worker")
+    task = block(block(job, "template"), "template")
+    assert ref(block(task, "node_selector")["accelerator"]) == "var.gpu_type"
+    assert tf.default("gpu_type") == "nvidia-l4"
+    limits = block(block(task, "containers"), "resources")["limits"]
+    assert limits["nvidia.com/gpu"] == "1"
+    minimum = tf.locals["gpu_minimums"]["nvidia-l4"]
+    assert tf.default("worker_cpu") >= minimum["cpu"] == 4
+    assert tf.default("worker_memory_gib") >= minimum["memory_gib"] == 16
+    assert task["timeout"] == "${var.worker_task_timeout_s}s"
+    assert tf.default("worker_task_timeout_s") < 3600
+    assert ref(task["max_retries"]) == "var.worker_max_retries"
+    assert tf.default("worker_idle_exit_s") < tf.default("worker_task_timeout_s")
+    assert ref(task["service_account"]) == "google_service_account.worker.email"
+    assert tf.locals["worker_job_name"] == "${var.name_prefix}-worker"
+
+
+def test_ingest_scales_to_zero_on_cpu() -> None:
+    service = terraform().resource("google_cloud_run_v2_service", "ingest")
+    template = block(service, "template")
+    assert block(template, "scaling")["min_instance_count"] == 0
+    resources = block(block(template, "containers"), "resources")
+    assert "nvidia.com/gpu" not in resources["limits"]
+    assert resources["cpu_idle"] is True
+    assert "node_selector" not in template
+    assert ref(template["service_account"]) == "google_service_account.ingest.email"
+
+
+def test_every_cutout_env_var_is_a_real_setting() -> None:
+    """An unknown CUTOUT_* variable stops the app at start (Settings forbids extras)."""
+    env = set(terraform().locals["common_env"])
+    for name in ("worker_env", "ingest_env"):
+        merged = terraform().locals[name]
+        assert merged.startswith("${merge(local.common_env, {"), name
+        env.update(re.findall(r"\b(CUTOUT_[A-Z0-9_]+)\s*=", merged))
+    fields = set(Settings.model_fields)
+    unknown = sorted(k for k in env if k.removeprefix("CUTOUT_").lower() not in fields)
+    assert not unknown, f"not settings in cutout/settings.py: {unknown}"
+    assert {"CUTOUT_BACKEND", "CUTOUT_WORKER_JOB", "CUTOUT_IDLE_EXIT_S"} <= env
+
+
+def test_scheduler_posts_to_scale_with_oidc() -> None:
+    job = terraform().resource("google_cloud_scheduler_job", "backlog_check")
+    target = block(job, "http_target")
+    assert target["http_method"] == "POST"
+    assert target["uri"].endswith("/v1/scale")
+    oidc = block(target, "oidc_token")
+    assert ref(oidc["service_account_email"]) == "google_service_account.scheduler.email"
+    assert terraform().default("backlog_check_schedule") == "* * * * *"
+
+
+# ---- IAM -----------------------------------------------------------------------------
+
+
+def test_no_primitive_roles_and_nothing_public_but_ingest() -> None:
+    members = _iam_members()
+    assert members
+    for rtype, name, body in members:
+        roles = [body.get("role", "")] + [b.get("role", "") for b in body.get("binding", [])]
+        assert not PRIMITIVE_ROLES & set(roles), f"{rtype}.{name} grants a primitive role"
+        if body.get("member") in PUBLIC_MEMBERS:
+            assert (rtype, name) == ("google_cloud_run_v2_service_iam_member", "ingest_public")
+            assert body["role"] == "roles/run.invoker"
+    project_roles = {
+        body["role"] for rtype, _, body in members if rtype == "google_project_iam_member"
+    }
+    assert project_roles == {"roles/datastore.user", "roles/logging.logWriter"}
+
+
+def test_ingest_account_has_exactly_its_roles() -> None:
+    assert _grants("google_service_account.ingest.member") == {
+        ("google_pubsub_topic_iam_member", "roles/pubsub.publisher"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
+        ("google_project_iam_member", "roles/datastore.user"),
+        ("google_cloud_run_v2_job_iam_member", "roles/run.jobsExecutorWithOverrides"),
+        ("google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator"),
+    }
+    signer = terraform().resource("google_service_account_iam_member", "ingest_signs_as_itself")
+    assert ref(signer["service_account_id"]) == "google_service_account.ingest.name"
+    uploads = terraform().resource("google_storage_bucket_iam_member", "ingest_uploads")
+    assert ref(uploads["bucket"]) == "google_storage_bucket.uploads.name"
+
+
+def test_worker_account_has_exactly_its_roles() -> None:
+    assert _grants("google_service_account.worker.member") == {
+        ("google_pubsub_subscription_iam_member", "roles/pubsub.subscriber"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
+        ("google_storage_bucket_iam_member", "roles/storage.objectCreator"),
+        ("google_project_iam_member", "roles/datastore.user"),
+    }
+    tf = terraform()
+    subscriptions = {
+        ref(tf.resource("google_pubsub_subscription_iam_member", n)["subscription"])
+        for n in ("worker_tiers", "worker_dead_letter")
+    }
+    assert subscriptions == {
+        "google_pubsub_subscription.tier[each.value].id",
+        "google_pubsub_subscription.dead_letter.id",
+    }
+    buckets = {
+        name: ref(tf.resource("google_storage_bucket_iam_member", name)["bucket"])
+        for name in ("worker_uploads", "worker_results_create", "worker_results_read")
+    }
+    assert buckets == {
+        "worker_uploads": "google_storage_bucket.uploads.name",
+        "worker_results_create": "google_storage_bucket.results.name",
+        "worker_results_read": "google_storage_bucket.results.name",
+    }
+
+
+# ---- formatting ----------------------------------------------------------------------
+
+
+def test_terraform_files_are_formatted() -> None:
+    exe = shutil.which("terraform")
+    if exe is None:
+        pytest.skip("terraform is not on PATH: `terraform fmt -check` NOT CHECKED here")
+    proc = subprocess.run(
+        [exe, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, f"run `terraform fmt -recursive infra`:\n{proc.stdout}"

@@ -1,0 +1,209 @@
+"""The worker loop in-process, on real local adapters, with a deterministic segmenter:
+results, redelivery, bad inputs, retries, dead letters, shutdown, cold-start timings."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cutout.backends import Backends, open_backends
+from cutout.job import ClientInfo, JobState, OutputSpec, Priority
+from cutout.samples import jpeg_bytes, photo_like
+from cutout.settings import Settings
+from ingest.service import IngestService, Submission
+from tests.support.segmenters import EllipseSegmenter, FailingSegmenter, ellipse_alpha
+from worker.loop import Worker
+from worker.segmenters import base
+
+
+@pytest.fixture(autouse=True)
+def _test_segmenters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(base.SEGMENTERS, "test-ellipse", EllipseSegmenter)
+    monkeypatch.setitem(base.SEGMENTERS, "test-failing", FailingSegmenter)
+    EllipseSegmenter.calls = []
+    yield
+
+
+@pytest.fixture
+def worker_settings(settings: Settings) -> Settings:
+    return settings.with_overrides(
+        segmenter="test-ellipse",
+        poll_s=0.2,
+        batch_wait_ms=50,
+        idle_exit_s=1.0,
+        retry_base_s=0.0,
+        lease_s=10,
+        max_attempts=3,
+        autoscale=False,  # these tests run the worker themselves
+    )
+
+
+@pytest.fixture
+def backends(worker_settings: Settings) -> Backends:
+    return open_backends(worker_settings)
+
+
+def submit(settings: Settings, backends: Backends, data: bytes, **kw: object) -> str:
+    sub = Submission(
+        effects=[("color", {})],
+        output=OutputSpec(),
+        priority=kw.get("priority", Priority.STANDARD),  # type: ignore[arg-type]
+        client=ClientInfo(),
+        data=data,
+    )
+    return IngestService(settings, backends).submit(sub).job.id
+
+
+def run_worker(settings: Settings, backends: Backends, **kw: object) -> Worker:
+    worker = Worker(settings=settings, backends=backends, **kw)  # type: ignore[arg-type]
+    worker.work()
+    return worker
+
+
+def test_a_job_is_segmented_composed_stored_and_recorded(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    photo = jpeg_bytes(photo_like(320, 240), orientation=6)  # displayed as 240x320
+    job_id = submit(worker_settings, backends, photo)
+    run_worker(worker_settings, backends, max_batches=1)
+
+    job = backends.status.get(job_id)
+    assert job.state is JobState.DONE, job.error
+    result = job.results["color"]
+    assert (result.width, result.height) == (240, 320)
+    image = Image.open(io.BytesIO(backends.blobs.get(result.key)))
+    assert image.format == "PNG" and image.mode == "RGBA" and image.size == (240, 320)
+    alpha = np.asarray(image)[..., 3]
+    assert np.array_equal(alpha, ellipse_alpha(320, 240))
+    assert job.attempts == 1
+    assert job.model is not None and job.model.name == "test-ellipse"
+    assert job.worker is not None and job.worker.cold_start
+    assert "process_to_first_batch_s" in job.worker.startup
+    assert {"fetch", "decode", "segment", "compose"} <= set(job.timings.stages)
+    assert job.timings.finished_at is not None
+
+
+def test_jobs_in_one_pull_are_segmented_as_one_batch(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    ids = [submit(worker_settings, backends, jpeg_bytes(photo_like(60 + i, 40))) for i in range(3)]
+    run_worker(worker_settings, backends, max_batches=1)
+    assert EllipseSegmenter.calls == [3]
+    assert all(backends.status.get(i).state is JobState.DONE for i in ids)
+
+
+def test_redelivery_of_a_finished_job_is_acked_without_work(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    job_id = submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48)))
+    run_worker(worker_settings, backends, max_batches=1)
+    before = backends.status.get(job_id)
+    backends.queue.publish(job_id, Priority.STANDARD)  # a duplicate delivery
+
+    run_worker(worker_settings, backends, max_batches=1)
+    after = backends.status.get(job_id)
+    assert EllipseSegmenter.calls == [1]
+    assert after.attempts == before.attempts == 1
+    assert after.results == before.results
+    assert backends.queue.pull(1, wait_s=0) == []
+
+
+def test_an_input_that_cannot_be_decoded_fails_its_job_with_a_code(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    job_id = submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48)))
+    job = backends.status.get(job_id)
+    backends.blobs.put(job.input.key, b"\xff\xd8garbage", content_type="image/jpeg")
+    run_worker(worker_settings, backends, max_batches=1)
+
+    failed = backends.status.get(job_id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.code in {"image_corrupt", "unsupported_format"}
+    assert backends.queue.pull(1, wait_s=0) == []
+
+
+def test_a_transient_error_is_retried_and_the_job_completes(
+    worker_settings: Settings, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48)))
+    real_get = backends.blobs.get
+    failures = iter([OSError("connection reset")])
+
+    def flaky_get(key: str) -> bytes:
+        for exc in failures:
+            raise exc
+        return real_get(key)
+
+    monkeypatch.setattr(backends.blobs, "get", flaky_get)
+    run_worker(worker_settings, backends, max_batches=2)
+
+    job = backends.status.get(job_id)
+    assert job.state is JobState.DONE
+    assert job.attempts == 2
+    assert job.error is None
+
+
+def test_a_job_that_keeps_failing_is_dead_lettered_and_failed_with_the_reason(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    failing = worker_settings.with_overrides(segmenter="test-failing")
+    job_id = submit(failing, backends, jpeg_bytes(photo_like(64, 48)))
+    run_worker(failing, backends)  # exits when idle
+
+    job = backends.status.get(job_id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None
+    assert job.error.code == "dead_lettered"
+    assert "3 attempts" in job.error.message
+    assert "illegal memory access" in job.error.message
+    assert job.attempts == 3
+
+
+def test_stopping_hands_unrendered_jobs_back_for_another_worker(
+    worker_settings: Settings, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48 + i))) for i in range(2)]
+    worker = Worker(settings=worker_settings, backends=backends, max_batches=1)
+    segment = EllipseSegmenter.segment
+
+    def segment_then_sigterm(self: EllipseSegmenter, images: list[np.ndarray]) -> list[np.ndarray]:
+        worker.stop()
+        return segment(self, images)
+
+    monkeypatch.setattr(EllipseSegmenter, "segment", segment_then_sigterm)
+    worker.work()
+
+    assert [backends.status.get(i).state for i in ids] == [JobState.QUEUED] * 2
+    redelivered = backends.queue.pull(5, wait_s=0)
+    assert sorted(m.job_id for m in redelivered) == sorted(ids)
+
+
+def test_the_worker_exits_after_its_idle_period(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    finished = threading.Event()
+
+    def work() -> None:
+        run_worker(worker_settings, backends)
+        finished.set()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    assert finished.wait(timeout=15), "worker did not exit after idle_exit_s"
+    assert backends.launcher.alive(max_age_s=60) == []  # said goodbye
+
+
+def test_one_job_a_batch_can_fail_while_the_others_succeed(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    good = submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48)))
+    bad = submit(worker_settings, backends, jpeg_bytes(photo_like(70, 48)))
+    backends.blobs.put(backends.status.get(bad).input.key, b"not an image", content_type="x/y")
+    run_worker(worker_settings, backends, max_batches=1)
+    assert backends.status.get(good).state is JobState.DONE
+    assert backends.status.get(bad).state is JobState.FAILED

@@ -1,0 +1,47 @@
+"""Turning an upload into the RGB pixels the model sees, whatever the phone sent.
+
+EXIF orientation is applied (so results are upright and carry no orientation tag);
+CMYK, 16-bit, palette, grayscale and transparent images all become 8-bit RGB.
+Transparent pixels are composited on white, which is what a person sees in a viewer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cutout.errors import InvalidInput
+from cutout.imaging import open_image
+
+_HIGH_DEPTH_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
+    """Decode to an upright HxWx3 uint8 array; bad data raises :class:`InvalidInput`."""
+    image = open_image(data, max_pixels=max_pixels)
+    try:
+        image.seek(0)  # first frame of a GIF/MPO/multi-page TIFF
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except OSError as exc:
+        code = "image_truncated" if "truncated" in str(exc).lower() else "image_corrupt"
+        raise InvalidInput(f"the image cannot be decoded: {exc}", code=code) from exc
+    except (SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"the image cannot be decoded: {exc}", code="image_corrupt") from exc
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in _HIGH_DEPTH_MODES:
+        wide = np.asarray(image, dtype=np.uint32)
+        gray = (wide >> 8).astype(np.uint8) if wide.max(initial=0) > 255 else wide.astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode in ("RGB",):
+        return np.asarray(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))

@@ -1,0 +1,1 @@
+"""Segmenters: photo in, alpha matte out, behind one interface and one registry."""
