@@ -13,10 +13,13 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 import effects
+from cutout.errors import InvalidInput
+from cutout.settings import Settings
 from effects import EffectContext
+from worker.decode import decode_image
 
 Segment = Callable[[Path], tuple[np.ndarray, EffectContext]]
 
@@ -29,13 +32,12 @@ _PLACEHOLDER_NOTE = "placeholder segmentation (GrabCut)"
 
 
 def cutout_of(path: Path) -> tuple[np.ndarray, EffectContext]:
-    """Decode ``path`` (EXIF orientation applied) and cut the subject out: the RGBA
-    cut-out and a context holding the original. Placeholder: GrabCut on a reduced copy,
-    seeded with a centred rectangle, deterministic."""
+    """Decode ``path`` like the worker does (orientation applied, any mode to RGB) and cut
+    the subject out: the RGBA cut-out and a context holding the original. Placeholder:
+    GrabCut on a reduced copy, seeded with a centred rectangle, deterministic."""
     try:
-        with Image.open(path) as image:
-            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+        rgb = decode_image(path.read_bytes(), max_pixels=Settings().max_pixels)
+    except (InvalidInput, OSError) as exc:
         raise click.ClickException(f"cannot read {path} as an image: {exc}") from exc
     h, w = rgb.shape[:2]
     scale = min(1.0, _GRABCUT_SIDE / max(h, w))
