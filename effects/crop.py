@@ -6,8 +6,8 @@ cutting it) and ``fit="cover"`` trims it instead: a too-tall subject loses its b
 heads are at the top; at least the top third of the subject always stays) and a too-wide one
 is trimmed evenly around its centre of mass. Parts of the frame outside the photo are
 transparent. ``size`` then scales the result so its long side has that many pixels
-(premultiplied, so no dark fringes). Alpha values are kept (only resampled when scaled).
-An image with no subject is framed whole.
+(premultiplied, so no dark fringes); a result over 50 MP is scaled down to fit. Alpha
+values are kept (only resampled when scaled). An image with no subject is framed whole.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from effects._params import Params
 from effects.context import EffectContext
 
 _SUBJECT_ALPHA = 26  # 10% opacity
+#: Largest output; bigger frames are scaled down to fit (the same cap as uploads).
+MAX_PIXELS = 50_000_000
 _ASPECT = re.compile(r"\s*(\d{1,4})\s*:\s*(\d{1,4})\s*")
 
 
@@ -111,6 +113,9 @@ def frame(rgba: np.ndarray, params: CropParams) -> Frame:
                 out_w, out_h = params.size, max(1, round(params.size * ah / aw))
             else:
                 out_w, out_h = max(1, round(params.size * aw / ah)), params.size
+    if out_w * out_h > MAX_PIXELS:  # e.g. 1:10 around a wide subject, or size 8192 at 1:1
+        shrink = math.sqrt(MAX_PIXELS / (out_w * out_h))
+        out_w, out_h = max(1, int(out_w * shrink)), max(1, int(out_h * shrink))
     return Frame(fx0, fy0, fx0 + fw, fy0 + fh, out_w, out_h)
 
 
@@ -147,23 +152,37 @@ def _to_aspect(
 
 
 def render(image: np.ndarray, box: Frame, border: int, *, premultiplied: bool) -> np.ndarray:
-    """Cut ``box`` out of ``image`` (padding past its edges with ``border``) and scale it
-    to the frame's output size. With ``premultiplied`` the last channel is alpha and the
-    scaling is done on premultiplied colour."""
+    """Cut ``box`` out of ``image``, scaled to the frame's output size, with the parts past
+    the image's edges filled by ``border``. Only the part inside the image is scaled, then
+    padded at output size, so a frame mostly outside a photo costs no more than its inside.
+    With ``premultiplied`` the last channel is alpha and scaling uses premultiplied colour.
+    """
     h, w = image.shape[:2]
-    top, left = max(0, -box.y0), max(0, -box.x0)
-    bottom, right = max(0, box.y1 - h), max(0, box.x1 - w)
-    inside = image[max(0, box.y0) : min(h, box.y1), max(0, box.x0) : min(w, box.x1)]
-    if inside.size == 0:  # (OpenCV would pad an empty image forever)
+    ix0, iy0, ix1, iy1 = max(0, box.x0), max(0, box.y0), min(w, box.x1), min(h, box.y1)
+    if ix1 <= ix0 or iy1 <= iy0:  # (OpenCV would pad an empty image forever)
         raise ValueError(f"crop frame {box} does not overlap the {w}x{h} image")
-    if top or left or bottom or right:
-        inside = cv2.copyMakeBorder(inside, top, bottom, left, right, border, value=0)
-    out_size = (box.out_w, box.out_h)
-    if out_size == (inside.shape[1], inside.shape[0]):
-        return np.ascontiguousarray(inside)
-    shrinking = box.out_w < inside.shape[1]
-    method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    sx, sy = box.out_w / (box.x1 - box.x0), box.out_h / (box.y1 - box.y0)
+    ox0, ox1 = _span(ix0 - box.x0, ix1 - box.x0, sx, box.out_w)
+    oy0, oy1 = _span(iy0 - box.y0, iy1 - box.y0, sy, box.out_h)
+    scaled = _scale(image[iy0:iy1, ix0:ix1], (ox1 - ox0, oy1 - oy0), premultiplied)
+    pads = (oy0, box.out_h - oy1, ox0, box.out_w - ox1)
+    if not any(pads):
+        return np.ascontiguousarray(scaled)
+    return cv2.copyMakeBorder(scaled, *pads, border, value=0)
+
+
+def _span(start: int, stop: int, scale: float, size: int) -> tuple[int, int]:
+    """Where source offsets [start, stop) land at output scale: at least one pixel, inside
+    [0, size)."""
+    lo = min(round(start * scale), size - 1)
+    return lo, min(max(round(stop * scale), lo + 1), size)
+
+
+def _scale(image: np.ndarray, size: tuple[int, int], premultiplied: bool) -> np.ndarray:
+    if size == (image.shape[1], image.shape[0]):
+        return image
+    method = cv2.INTER_AREA if size[0] < image.shape[1] else cv2.INTER_CUBIC
     if not premultiplied:
-        return cv2.resize(inside, out_size, interpolation=method)
-    scaled = cv2.resize(cv2.cvtColor(inside, cv2.COLOR_RGBA2mRGBA), out_size, interpolation=method)
+        return cv2.resize(image, size, interpolation=method)
+    scaled = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGBA2mRGBA), size, interpolation=method)
     return cv2.cvtColor(scaled, cv2.COLOR_mRGBA2RGBA)

@@ -4,7 +4,7 @@ The image is pixelated into square blocks that split in two, then in four, where
 is detail (edges, the subject's outline), so eyes and silhouettes stay readable while
 fur and background stay chunky. Each block takes the nearest colour of a fixed palette,
 measured in OKLab (a perceptual colour space), optionally with ordered (Bayer) dithering
-in lightness. Alpha becomes blocky too: a block is opaque when at least half covered.
+of its lightness. Alpha becomes blocky too: a block is opaque when at least half covered.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from effects._image import check_rgba, permille
-from effects._oklab import nearest, srgb_to_oklab
+from effects._oklab import lookup, palette_table
 from effects._params import PERMILLE, Params, hex_to_rgb
 from effects.context import EffectContext
 
@@ -40,12 +40,12 @@ PALETTES: dict[str, tuple[str, ...]] = {
 PaletteName = Literal["pets", "pico8", "gameboy"]
 
 _SPLIT = 0.12  # edge strength (Sobel, in [0, 1] luminance) that splits a block
-_DITHER = 0.06  # Bayer offset amplitude in OKLab lightness
+_DITHER = 24.0  # Bayer offset amplitude, sRGB levels added to all three channels
 _BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16 - 0.5
 
 
 class Retro8BitParams(Params):
-    block: float = Field(10.0, ge=2.0, le=50.0, description=f"largest block in {PERMILLE}")
+    block: float = Field(10.0, ge=3.0, le=50.0, description=f"largest block in {PERMILLE}")
     palette: PaletteName = Field("pets", description="fixed palette")
     dither: bool = Field(True, description="ordered dithering between palette colours")
 
@@ -63,16 +63,16 @@ def apply(rgba: np.ndarray, params: Retro8BitParams, ctx: EffectContext) -> np.n
     weighted, coverage = cells[:, :, :3], cells[:, :, 3]
     level = _levels(weighted)
     palette = np.array([hex_to_rgb(c) for c in PALETTES[params.palette]], dtype=np.uint8)
-    palette_lab = srgb_to_oklab(palette)
+    table = palette_table(palette)
     index = np.zeros((rows, cols), dtype=np.uint8)
     opaque = np.zeros((rows, cols), dtype=bool)
     for lvl, size in enumerate((4, 2, 1)):  # block size in fine cells
         colour, cover = _pool(weighted, size), _pool(coverage, size)
-        lab = srgb_to_oklab(255.0 * colour / np.maximum(cover, 1e-6)[..., None])
+        rgb = colour * (np.float32(255.0) / np.maximum(cover, np.float32(1e-6)))[..., None]
         if params.dither:
-            lab[..., 0] += _DITHER * _bayer(cover.shape)
+            rgb += (_DITHER * _bayer(cover.shape)).astype(np.float32)[..., None]
         chosen = level == lvl
-        index[chosen] = _expand(nearest(lab, palette_lab), size)[chosen]
+        index[chosen] = _expand(lookup(table, rgb), size)[chosen]
         opaque[chosen] = _expand(cover >= 0.5, size)[chosen]
     small = np.dstack([palette[index], np.where(opaque, 255, 0).astype(np.uint8)])
     big = cv2.resize(small, (cols * fine, rows * fine), interpolation=cv2.INTER_NEAREST)

@@ -283,3 +283,19 @@ def test_constant_alpha(name: str, alpha: int) -> None:
 def test_bad_arrays_are_clear_errors(name: str, bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"uint8|RGBA"):
         _run(name, bad, EffectContext())
+
+
+def test_crop_output_is_capped_and_a_frame_far_past_the_photo_is_cheap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rgba, ctx = cutout()
+    monkeypatch.setattr(crop, "MAX_PIXELS", 20_000)
+    steps = [
+        ("crop", effects.validate("crop", {"aspect": "1:10"})),
+        ("background", effects.validate("background", {"mode": "blur"})),
+    ]
+    out = effects.run(steps, rgba, ctx)  # the original is reframed to the same size
+    assert out.shape[0] * out.shape[1] <= 20_000
+    assert out.shape[0] / out.shape[1] == pytest.approx(10, rel=0.05)
+    subject = _run("crop", rgba, ctx, aspect="1:10")
+    assert (subject[:, :, 3] > 0).any() and subject[0, 0, 3] == 0  # subject inside, padding clear
