@@ -4,7 +4,7 @@ Chosen for speed, measured on 12 MP effect outputs on the 2-core dev machine (ta
 ``effects/README.md``): PNG goes through :mod:`worker.png` (Up filter + ISA-L deflate) at
 0.06-0.23 s, where Pillow and OpenCV at zlib level 1 take 0.2-1.7 s; lossless WebP uses
 method 0, the fastest libwebp has; lossy WebP uses method 1 and alpha quality 90 (about
-2.5x faster than method 4 with lossless alpha, files about 20% larger); JPEG is Pillow's
+3x faster than method 4 with lossless alpha, files about 20% larger); JPEG is Pillow's
 libjpeg-turbo with 4:2:0 chroma.
 
 Guarantees: nothing from the input file survives (no EXIF, GPS, ICC or XMP; orientation
