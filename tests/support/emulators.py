@@ -81,7 +81,12 @@ def gcp_settings(gcp_emulators: dict[str, str], monkeypatch: pytest.MonkeyPatch)
     for name, value in gcp_emulators.items():
         monkeypatch.setenv(name, value)
     reset_firestore(gcp_emulators["FIRESTORE_EMULATOR_HOST"])
-    uid = "t" + uuid.uuid4().hex[:12]
+    return settings_for("t" + uuid.uuid4().hex[:12])
+
+
+def settings_for(uid: str) -> Settings:
+    """GCP settings whose topics and buckets are named after ``uid`` (a letter, then
+    lowercase letters and digits): the shortest lease Pub/Sub allows, immediate retries."""
     return Settings(
         backend="gcp",
         gcp_project=PROJECT,
