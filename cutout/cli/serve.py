@@ -157,7 +157,9 @@ def up(
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     url = settings.public_url
     env = child_env(settings)
-    ingest = subprocess.Popen(ingest_command(settings, host, port), env=env, start_new_session=True)
+    # its own process group (in our session, so that workers can join it): Ctrl-C reaches
+    # only us, and stop_group ends ingest and every worker together
+    ingest = subprocess.Popen(ingest_command(settings, host, port), env=env, process_group=0)
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:

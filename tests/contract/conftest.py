@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,7 +23,7 @@ from cutout.job import EffectRequest, InputInfo, Job, new_job_id
 from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
 from cutout.local.blobstore import verify_signature
 from cutout.settings import Settings
-from tests.support.emulators import settings_for
+from tests.support.emulators import PROJECT, settings_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,22 +34,34 @@ class Overrides:
     max_attempts: int = 5
 
 
+class UrlCheck(Protocol):
+    def __call__(
+        self,
+        backends: Backends,
+        url: str,
+        method: str,
+        now: float,
+        *,
+        content_type: str | None = None,
+    ) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """``open(tmp_path, overrides)`` yields fresh adapters; calls with the same ``tmp_path``
     share storage (as two processes would). ``lease_s`` is the shortest lease the family's
     queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` and
     ``exact_depth`` say whether tier/FIFO order and :meth:`JobQueue.depth` are exact rather
-    than best effort. ``check_url(backends, url, method, now)`` raises
-    :class:`~cutout.errors.InvalidInput` if the server would refuse ``url`` at ``now``;
-    ``None`` means the family cannot check its URLs offline (those tests then skip and say
-    so)."""
+    than best effort. ``check_url(backends, url, method, now, content_type=None)`` raises
+    :class:`~cutout.errors.InvalidInput` if the server would refuse ``method`` on ``url``
+    at ``now`` (sent with that ``Content-Type``); ``None`` means the family cannot check
+    its URLs offline (those tests then skip and say so)."""
 
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
     lease_s: float
     strict_order: bool = True
     exact_depth: bool = True
-    check_url: Callable[[Backends, str, str, float], None] | None = None
+    check_url: UrlCheck | None = None
     marks: tuple[pytest.MarkDecorator, ...] = ()
     #: Fixtures to set up before ``open`` (servers, environment variables).
     fixtures: tuple[str, ...] = ()
@@ -81,7 +93,9 @@ def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
         launcher.close()
 
 
-def _check_local_url(backends: Backends, url: str, method: str, now: float) -> None:
+def _check_local_url(
+    backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
+) -> None:
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     key = parts.path.removeprefix("/v1/blobs/")
@@ -111,6 +125,22 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
         cast(GcsBlobStore, backends.blobs).close()
 
 
+def _check_gcp_url(
+    backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
+) -> None:
+    # fake-gcs-server verifies nothing: check the V4 signature as Cloud Storage would.
+    from cutout.gcp.signing import emulator_key
+    from tests.support import v4_signatures
+
+    v4_signatures.verify(
+        url,
+        method,
+        public_key=emulator_key(PROJECT).public_key(),
+        now=now,
+        headers={"Content-Type": content_type} if content_type else None,
+    )
+
+
 FAMILIES: dict[str, Family] = {
     "local": Family(open=_open_local, lease_s=2.0, check_url=_check_local_url),
     # Pub/Sub orders tiers per pull but not strictly FIFO within one, and its depth is the
@@ -120,6 +150,7 @@ FAMILIES: dict[str, Family] = {
         lease_s=10.0,
         strict_order=False,
         exact_depth=False,
+        check_url=_check_gcp_url,
         marks=(pytest.mark.emulator,),
         fixtures=("gcp_settings",),
     ),
