@@ -58,6 +58,12 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(str(exc), code="decompression_bomb") from exc
     except UnidentifiedImageError as exc:
+        claimed = _signature(data)
+        if claimed:
+            raise InvalidInput(
+                f"the file starts like a {claimed} but cannot be read (corrupt or cut short)",
+                code="image_corrupt",
+            ) from exc
         raise UnsupportedMedia(
             "the file is not an image in a supported format "
             f"({', '.join(sorted(ACCEPTED_FORMATS))})"
@@ -85,6 +91,23 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             code="image_too_large",
         )
     return image
+
+
+#: Leading bytes of the accepted formats, to tell a broken photo from a non-photo.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"\x89PNG", "PNG"),
+    (0, b"GIF8", "GIF"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (8, b"WEBP", "WEBP"),
+    (4, b"ftyp", "HEIF"),
+)
+
+
+def _signature(data: bytes) -> str | None:
+    return next((name for at, magic, name in _SIGNATURES if data[at:].startswith(magic)), None)
 
 
 def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:

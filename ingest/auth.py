@@ -12,6 +12,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from werkzeug.datastructures import Headers
+
 from cutout.errors import ConfigurationError, CutoutError
 from cutout.job import Priority
 
@@ -54,7 +56,7 @@ class KeyRing:
                 ) from exc
             self._by_secret[secret] = caller
 
-    def identify(self, headers: Mapping[str, str]) -> Caller:
+    def identify(self, headers: Headers) -> Caller:
         secret = headers.get("X-API-Key") or _bearer(headers.get("Authorization", ""))
         if not secret:
             if not self._allow_anonymous:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cutout.settings import Settings
+from tests.support.pipeline import Pipeline, run_pipeline
 
 pytest_plugins = ["tests.support.emulators"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """The whole local pipeline, started with ``cutout up`` (see tests/support/pipeline.py)."""
+    yield from run_pipeline(tmp_path)
 
 
 @pytest.fixture(autouse=True)

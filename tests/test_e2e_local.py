@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,55 +18,10 @@ import pytest
 import requests
 from PIL import Image
 
-from cutout.cli.bench_ingest import free_port
 from tests.conftest import FIXTURES
+from tests.support.pipeline import Pipeline, cutout_command
 
 pytestmark = pytest.mark.slow
-
-
-class Pipeline:
-    def __init__(self, url: str, process: subprocess.Popen[str], log: Path) -> None:
-        self.url = url
-        self.process = process
-        self.log = log
-
-    def wait_done(self, job_id: str, timeout_s: float = 180) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            job = requests.get(f"{self.url}/v1/jobs/{job_id}", timeout=10).json()
-            if job["state"] in ("done", "failed"):
-                return job
-            time.sleep(0.3)
-        raise AssertionError(f"job {job_id} not finished in {timeout_s} s:\n{self.log.read_text()}")
-
-
-def cutout_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cutout", *args]
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    port = free_port()
-    log = tmp_path / "up.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            cutout_command("--data-dir", str(tmp_path / "data"), "up", "--port", str(port)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-            env={**os.environ, "HOME": str(tmp_path / "home")},
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while "cutout is up" not in log.read_text():
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
-    pipeline = Pipeline(url, process, log)
-    yield pipeline
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_a_photo_through_the_running_pipeline_comes_back_as_an_rgba_png(
@@ -113,25 +64,28 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     saved = Image.open(out / "coffee.color.png")
     assert saved.size == (600, 400) and saved.mode == "RGBA"
 
-    data_dir = str(tmp_path / "data")
-    assert len(processes_with_env("CUTOUT_DATA_DIR", data_dir)) >= 2  # ingest + worker
+    assert pipeline.processes()
     pipeline.process.send_signal(signal.SIGINT)
     assert pipeline.process.wait(timeout=40) == 0
-    assert processes_with_env("CUTOUT_DATA_DIR", data_dir) == []
+    assert pipeline.processes() == []
 
 
-def processes_with_env(name: str, value: str) -> list[int]:
-    """PIDs of live processes whose environment has ``name=value``."""
-    wanted = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                status = (entry / "status").read_text()
-                if "State:\tZ" not in status:
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+def test_the_first_job_starts_a_worker_that_exits_when_idle(pipeline: Pipeline) -> None:
+    assert pipeline.workers() == []  # idle pipeline: no worker, no GPU cost
+    chelsea = (FIXTURES / "chelsea.png").read_bytes()
+    response = requests.post(
+        f"{pipeline.url}/v1/jobs", files={"file": ("c.png", chelsea, "image/png")}, timeout=30
+    )
+    job = pipeline.wait_done(response.json()["id"])
+    assert job["state"] == "done"
+    assert job["worker"]["cold_start"] is True
+    pipeline.wait_for(lambda: pipeline.workers() == [], "the worker exits after 3 s idle")
+
+
+def test_a_warm_call_starts_a_worker_before_any_upload(pipeline: Pipeline) -> None:
+    assert pipeline.workers() == []
+    warm = requests.post(f"{pipeline.url}/v1/warm", timeout=10).json()
+    assert warm["started"] == 1
+    pipeline.wait_for(lambda: len(pipeline.workers()) == 1, "a worker process starts")
+    again = requests.post(f"{pipeline.url}/v1/warm", timeout=10).json()
+    assert again["started"] == 0  # on its way or alive: a no-op

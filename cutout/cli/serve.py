@@ -116,7 +116,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 @click.command()
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="resident workers")
+@click.option(
+    "--workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="resident workers; with 0, ingest starts workers for the backlog (or a warm call) "
+    "and they exit after CUTOUT_IDLE_EXIT_S idle",
+)
 @click.option("--segmenter", help="segmenter name [env CUTOUT_SEGMENTER]")
 @click.option(
     "--backend",
@@ -135,9 +142,7 @@ def up(
 ) -> None:
     """Run ingest (web page + API) and workers until Ctrl-C."""
     url = f"http://{host}:{port}"
-    settings = settings.with_overrides(
-        public_url=url, segmenter=segmenter, backend=backend, idle_exit_s=0.0
-    )
+    settings = settings.with_overrides(public_url=url, segmenter=segmenter, backend=backend)
     settings = resolve_segmenter(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.backend is not Backend.GCP:
@@ -170,7 +175,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGINT, request_stop)
     try:
         wait_ready(url, ingest)
-        pool = [_start_worker(env, ingest.pid) for _ in range(workers)]
+        resident_env = {**env, "CUTOUT_IDLE_EXIT_S": "0"}
+        pool = [_start_worker(resident_env, ingest.pid) for _ in range(workers)]
         click.secho(
             f"cutout is up: {url}  (data in {settings.data_dir.resolve()}; Ctrl-C stops)",
             fg="green",
@@ -186,7 +192,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
                         fg="yellow",
                         err=True,
                     )
-                    pool[i] = _start_worker(env, ingest.pid)
+                    pool[i] = _start_worker(resident_env, ingest.pid)
             time.sleep(0.5)
     finally:
         stop_group(ingest)

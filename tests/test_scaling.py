@@ -1,0 +1,167 @@
+"""Scaling from zero: the pure arithmetic, and ingest with the real local launcher (its
+scale-up lease in SQLite). Only process spawning is replaced by a recorder here; the
+subprocess path is covered by test_e2e_local.py and test_local_launcher.py."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from urllib3 import encode_multipart_formdata
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
+
+from cutout.backends import Backends, open_backends
+from cutout.job import utcnow
+from cutout.ports.launcher import StartRecord, WorkerBeat
+from cutout.samples import jpeg_bytes, photo_like
+from cutout.scaling import ScalePolicy, workers_to_start
+from cutout.settings import Settings
+from ingest.app import IngestApp
+
+NOW = utcnow()
+
+
+def beat(name: str, started_s_ago: float) -> WorkerBeat:
+    return WorkerBeat(worker_id=name, at=NOW, started_at=NOW - timedelta(seconds=started_s_ago))
+
+
+def record(s_ago: float, count: int) -> StartRecord:
+    return StartRecord(at=NOW - timedelta(seconds=s_ago), count=count)
+
+
+@pytest.mark.parametrize(
+    ("backlog", "warm", "want"),
+    [(0, False, 0), (0, True, 1), (1, False, 1), (16, False, 1), (17, False, 2), (500, False, 4)],
+)
+def test_desired_workers_follow_the_backlog_in_capacity_steps(
+    backlog: int, warm: bool, want: int
+) -> None:
+    policy = ScalePolicy(jobs_per_worker=16, max_workers=4, start_window_s=60)
+    assert policy.desired(backlog, warm=warm) == want
+
+
+def test_requested_workers_count_until_they_arrive() -> None:
+    assert workers_to_start(2, [], []) == 2
+    assert workers_to_start(2, [], [record(5, 1)]) == 1  # one on its way
+    assert workers_to_start(2, [beat("a", 2)], [record(5, 1)]) == 1  # it arrived: not twice
+    assert workers_to_start(2, [beat("old", 600)], [record(5, 1)]) == 0  # old one + coming
+    assert workers_to_start(1, [beat("a", 2), beat("b", 1)], [record(5, 2)]) == 0
+
+
+class RecordingLauncher:
+    """Wraps the real local launcher; only ``start`` records instead of spawning."""
+
+    def __init__(self, backends: Backends) -> None:
+        self.starts: list[int] = []
+        self._lock = threading.Lock()
+        real = backends.launcher
+
+        def start(count: int) -> None:
+            with self._lock:
+                self.starts.append(count)
+
+        real.start = start  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def scaled_app(settings: Settings) -> tuple[IngestApp, RecordingLauncher]:
+    settings = settings.with_overrides(jobs_per_worker=16, max_workers=4)
+    backends = open_backends(settings)
+    return IngestApp(settings, backends), RecordingLauncher(backends)
+
+
+def wsgi_client(app: IngestApp) -> Client:
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return app.dispatch(Request(environ))(environ, start_response)
+
+    return Client(wsgi)
+
+
+def test_fifty_jobs_at_once_start_workers_once_per_capacity_step(
+    scaled_app: tuple[IngestApp, RecordingLauncher],
+) -> None:
+    app, recorder = scaled_app
+    photos = [jpeg_bytes(photo_like(48, 32, seed=i)) for i in range(50)]
+
+    def upload(photo: bytes) -> int:
+        body, content_type = encode_multipart_formdata({"file": ("p.jpg", photo, "image/jpeg")})
+        response = wsgi_client(app).post(
+            "/v1/jobs", data=body, headers={"Content-Type": content_type}
+        )
+        return response.status_code
+
+    threads = [threading.Thread(target=upload, args=(p,)) for p in photos]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert (
+        app.service.backends.queue.depth()
+        and sum(app.service.backends.queue.depth().values()) == 50
+    )
+    assert sum(recorder.starts) == 4  # ceil(50 / 16)
+    assert len(recorder.starts) <= 4, recorder.starts  # once per step, not 50 times
+
+
+def test_warm_starts_one_worker_before_any_upload_and_then_is_a_no_op(
+    scaled_app: tuple[IngestApp, RecordingLauncher],
+) -> None:
+    app, recorder = scaled_app
+    client = wsgi_client(app)
+    first = client.post("/v1/warm").get_json()
+    assert first == {"autoscale": True, "backlog": 0, "alive": 0, "wanted": 1, "started": 1}
+    assert client.post("/v1/warm").get_json()["started"] == 0  # already on its way
+    launcher = app.service.backends.launcher
+    launcher.beat(WorkerBeat(worker_id="w", at=utcnow(), started_at=utcnow()))
+    assert client.post("/v1/warm").get_json()["started"] == 0  # alive now
+    assert recorder.starts == [1]
+
+
+def test_scale_route_without_a_configured_caller_needs_no_token(
+    scaled_app: tuple[IngestApp, RecordingLauncher],
+) -> None:
+    app, recorder = scaled_app
+    assert wsgi_client(app).post("/v1/scale").get_json()["started"] == 0
+    assert recorder.starts == []
+
+
+def test_scale_route_checks_the_scheduler_token_when_configured(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings.with_overrides(scale_caller="scheduler@p.iam.gserviceaccount.com")
+    app = IngestApp(settings, open_backends(settings))
+    RecordingLauncher(app.service.backends)
+    client = wsgi_client(app)
+    assert client.post("/v1/scale").get_json()["error"]["code"] == "missing_token"
+
+    def fake_verify(token: str, audience: str) -> dict[str, object]:
+        assert audience == settings.public_url
+        return {"email": token, "email_verified": True}
+
+    monkeypatch.setattr("ingest.auth.verify_google_token", fake_verify)
+    wrong = client.post("/v1/scale", headers={"Authorization": "Bearer someone@else"})
+    assert (wrong.status_code, wrong.get_json()["error"]["code"]) == (403, "forbidden_caller")
+    right = client.post("/v1/scale", headers={"Authorization": f"Bearer {settings.scale_caller}"})
+    assert right.status_code == 200
+
+
+def test_a_broken_launcher_never_fails_the_upload(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = IngestApp(settings, open_backends(settings))
+
+    def broken(count: int) -> None:
+        raise OSError("cannot fork")
+
+    monkeypatch.setattr(app.service.backends.launcher, "start", broken)
+    body, content_type = encode_multipart_formdata(
+        {"file": ("p.jpg", io.BytesIO(jpeg_bytes(photo_like(40, 30))).read(), "image/jpeg")}
+    )
+    response = wsgi_client(app).post("/v1/jobs", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 202
