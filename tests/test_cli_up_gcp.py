@@ -22,8 +22,8 @@ from PIL import Image
 from cutout.cli.bench_ingest import free_port
 from tests.conftest import FIXTURES
 from tests.support.emulators import require_installed
+from tests.support.pipeline import cutout_command, processes_with_env
 from tests.support.segmenters import child_env, ellipse_alpha
-from tests.test_e2e_local import cutout_command, processes_with_env
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
