@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -289,14 +289,17 @@ class Processes:
     settings: Settings
     env: Mapping[str, str]
     log: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, **overrides: Any) -> subprocess.Popen[bytes]:
         """``python -m worker``, exactly as the launchers start it."""
         env = {**self.env, **self.settings.with_overrides(**overrides).to_env()}
         with self.log.open("ab") as out:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
             )
+        self.started.append(process)
+        return process
 
     def lines(self, text: str) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if text in line]
@@ -307,6 +310,10 @@ def processes(e2e_settings: Settings, tmp_path: Path) -> Iterator[Processes]:
     env = {**os.environ, **child_env(tmp_path / "site")}
     started = Processes(e2e_settings.with_overrides(batch_size=3), env, tmp_path / "workers.log")
     yield started
+    for process in started.started:  # a test that failed half-way leaves none behind
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_a_worker_killed_mid_batch_loses_no_job_and_redelivery_changes_no_result(
