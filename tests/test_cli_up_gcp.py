@@ -90,8 +90,12 @@ def test_up_runs_the_pipeline_on_emulators_it_starts_and_stops(
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, log.read_text()
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:  # the test failed half-way: let up stop what it started
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
     assert processes_with_env("CUTOUT_DATA_DIR", str(data_dir)) == []
     assert not answers(f"http://{hosts['PUBSUB_EMULATOR_HOST']}/v1/projects/p/topics")
     assert not answers(f"http://{hosts['FIRESTORE_EMULATOR_HOST']}/")
