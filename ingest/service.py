@@ -296,12 +296,11 @@ class IngestService:
             blob = self.backends.blobs.stat(contract.result_key(key, job.output))
             if blob is None:
                 return {}
-            found[request.name] = EffectResult(
+            found[request.name] = EffectResult.stored(
                 key=blob.key,
+                size=blob.size,
+                metadata=blob.metadata,
                 format=job.output.format.value,
-                width=int(blob.metadata.get("width", 0)),
-                height=int(blob.metadata.get("height", 0)),
-                bytes=blob.size,
                 cache_key=key,
             )
         return found

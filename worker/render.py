@@ -23,6 +23,7 @@ import effects
 from cutout import job as contract
 from cutout.backends import Backends
 from cutout.job import EffectRequest, EffectResult, ErrorInfo, Job
+from cutout.ports.blobstore import BlobInfo
 from worker.compose import compose_cutout
 from worker.encode import encode
 
@@ -120,16 +121,7 @@ class Renderer:
                 chains[index] = chain
                 continue
             self.backends.status.record_result(
-                job.id,
-                request.name,
-                result=EffectResult(
-                    key=stored.key,
-                    format=job.output.format.value,
-                    width=int(stored.metadata.get("width", 0)),
-                    height=int(stored.metadata.get("height", 0)),
-                    bytes=stored.size,
-                    cache_key=key,
-                ),
+                job.id, request.name, result=_stored_result(job, key, stored)
             )
             out.stages[f"cached.{request.name}"] = 1
         return todo, chains
@@ -145,7 +137,7 @@ class Renderer:
         stages = {f"encode.{request.name}": _since(mark)}
         mark = time.perf_counter()
         blob_key = contract.result_key(key, job.output)
-        self.backends.blobs.put(
+        written = self.backends.blobs.put(
             blob_key,
             encoded.data,
             content_type=encoded.content_type,
@@ -153,10 +145,11 @@ class Renderer:
             if_absent=True,
         )
         stages[f"store.{request.name}"] = _since(mark)
-        self.backends.status.record_result(
-            job.id,
-            request.name,
-            result=EffectResult(
+        stored = None if written else self.backends.blobs.stat(blob_key)
+        result = (
+            _stored_result(job, key, stored)
+            if stored is not None  # another delivery stored it first: describe that one
+            else EffectResult(
                 key=blob_key,
                 format=job.output.format.value,
                 width=encoded.width,
@@ -164,8 +157,9 @@ class Renderer:
                 bytes=len(encoded.data),
                 cache_key=key,
                 seconds=sum(stages.values()),
-            ),
+            )
         )
+        self.backends.status.record_result(job.id, request.name, result=result)
         log.info(
             "job %s: %s ready",
             job.id,
@@ -183,6 +177,16 @@ class Renderer:
 
 class EffectFailed(Exception):
     """An effect or its encoding raised: that effect's result is an error, not a retry."""
+
+
+def _stored_result(job: Job, key: str, stored: BlobInfo) -> EffectResult:
+    return EffectResult.stored(
+        key=stored.key,
+        size=stored.size,
+        metadata=stored.metadata,
+        format=job.output.format.value,
+        cache_key=key,
+    )
 
 
 def _since(mark: float) -> float:
