@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-fast check-infra lint bench-ingest system-deps infra-tools clean
+.PHONY: up test test-fast test-gcp check-infra lint bench-ingest system-deps infra-tools clean
 
 up: $(STAMP)
 	$(BIN)/cutout up
@@ -14,6 +14,11 @@ test: $(STAMP) system-deps infra-tools
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not emulator"
+
+# Only the Google Cloud suites, on Google's emulators and fake-gcs-server (the test
+# session starts them on free ports and stops them); see cutout/gcp/README.md.
+test-gcp: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m emulator
 
 # The deployment files' static checks (Terraform, Dockerfiles, cloudbuild.yaml).
 check-infra: $(STAMP) infra-tools

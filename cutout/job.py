@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cutout.errors import IllegalTransition
 
@@ -67,13 +68,17 @@ class Priority(StrEnum):
 
 
 class OutputFormat(StrEnum):
+    """How results are encoded; ``mask`` is the alpha channel alone as a grayscale PNG."""
+
     PNG = "png"
     WEBP = "webp"
     JPEG = "jpeg"
+    MASK = "mask"
 
     @property
     def extension(self) -> str:
-        return "jpg" if self is OutputFormat.JPEG else self.value
+        """File extension of results in this format (a mask is a PNG)."""
+        return {OutputFormat.JPEG: "jpg", OutputFormat.MASK: "png"}.get(self, self.value)
 
 
 class _Model(BaseModel):
@@ -98,8 +103,39 @@ class EffectRequest(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+JPEG_QUALITY = 90
+JPEG_MATTE = "#ffffff"
+
+
 class OutputSpec(_Model):
+    """How results are encoded, in canonical form (it goes into cache keys).
+
+    ``quality``: webp's lossy quality (``None`` = lossless, tuned for speed) or jpeg's
+    quality (default 90). ``matte``: the colour jpeg flattens transparency onto (default
+    white), as ``#rrggbb``. An option the format does not use is an error, not ignored, and
+    jpeg's defaults are filled in, so equal outputs always have equal specs.
+    """
+
     format: OutputFormat = OutputFormat.PNG
+    quality: int | None = Field(default=None, ge=1, le=100)
+    matte: str | None = None
+
+    @model_validator(mode="after")
+    def _canonical(self) -> OutputSpec:
+        if self.quality is not None and self.format not in (OutputFormat.WEBP, OutputFormat.JPEG):
+            raise ValueError(f"quality is for webp and jpeg output, not {self.format.value}")
+        if self.matte is not None and self.format is not OutputFormat.JPEG:
+            raise ValueError(f"matte is for jpeg output, not {self.format.value}")
+        if self.format is OutputFormat.JPEG:
+            if self.quality is None:
+                self.quality = JPEG_QUALITY
+            match = _HEX_COLOUR.fullmatch((self.matte or JPEG_MATTE).strip())
+            if match is None:
+                raise ValueError(f"matte {self.matte!r} is not a colour; use #rrggbb")
+            digits = match.group(1).lower()
+            self.matte = "#" + (digits if len(digits) == 6 else "".join(c * 2 for c in digits))
+        return self
 
 
 class ErrorInfo(_Model):
@@ -117,6 +153,21 @@ class EffectResult(_Model):
     bytes: int
     cache_key: str
     seconds: float = 0.0
+
+    @classmethod
+    def stored(
+        cls, *, key: str, size: int, metadata: Mapping[str, str], format: str, cache_key: str
+    ) -> EffectResult:
+        """Describe a result that is already in storage, from its size and the width and
+        height its writer put in the blob's metadata."""
+        return cls(
+            key=key,
+            format=format,
+            width=int(metadata.get("width", 0)),
+            height=int(metadata.get("height", 0)),
+            bytes=size,
+            cache_key=cache_key,
+        )
 
 
 class Timings(_Model):

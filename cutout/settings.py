@@ -27,6 +27,13 @@ class Backend(StrEnum):
     GCP = "gcp"
 
 
+class LauncherKind(StrEnum):
+    """How the gcp backend starts workers (the local backend always spawns them)."""
+
+    CLOUDRUN = "cloudrun"  # executions of the Cloud Run worker job
+    LOCAL = "local"  # python -m worker subprocesses (emulators, cutout up)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,6 +103,9 @@ class Settings(BaseModel):
     jobs_collection: str = "jobs"
     workers_collection: str = "workers"
     worker_job: str = Field("cutout-worker", description="the Cloud Run job to execute")
+    launcher: LauncherKind = Field(
+        LauncherKind.CLOUDRUN, description="gcp: start workers as cloudrun jobs or local processes"
+    )
 
     log_level: str = "INFO"
 

@@ -1,55 +1,41 @@
-"""Placeholder registry with the cut-out only; the catalogue lands from the effects branch."""
+"""Pure image effects: RGBA uint8 in, RGBA uint8 out, typed parameters, one registry.
+
+No I/O, no mutable globals, deterministic given a seed. The catalogue lives in
+:mod:`effects.registry`; see ``effects/README.md`` for each effect's look and cost.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from effects.context import EffectContext
+from effects.errors import EffectError, InvalidParams, UnknownEffect
+from effects.registry import (
+    EFFECTS,
+    Effect,
+    Outcome,
+    Stage,
+    catalogue,
+    get,
+    names,
+    plan,
+    run,
+    run_all,
+    validate,
+)
 
-import numpy as np
-
-
-class EffectError(ValueError):
-    code = "effect_error"
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class UnknownEffect(EffectError):
-    code = "unknown_effect"
-
-
-class InvalidParams(EffectError):
-    code = "invalid_params"
-
-
-@dataclass(frozen=True)
-class EffectContext:
-    original: np.ndarray | None = None
-    background: np.ndarray | None = None
-
-
-def names() -> list[str]:
-    return ["color"]
-
-
-def catalogue() -> list[dict[str, Any]]:
-    return [{"name": "color", "summary": "the cut-out itself", "params": {}}]
-
-
-def validate(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    if name not in names():
-        raise UnknownEffect(f"unknown effect {name!r}; choose from {', '.join(names())}")
-    if params:
-        raise InvalidParams(f"{name} takes no parameter {next(iter(params))!r}")
-    return {}
-
-
-def plan(requested: Sequence[str]) -> list[list[int]]:
-    return [[i] for i in range(len(requested))]
-
-
-def run(chain: Sequence[tuple[str, dict[str, Any]]], rgba: np.ndarray, ctx: EffectContext):
-    return rgba
+__all__ = [
+    "EFFECTS",
+    "Effect",
+    "EffectContext",
+    "EffectError",
+    "InvalidParams",
+    "Outcome",
+    "Stage",
+    "UnknownEffect",
+    "catalogue",
+    "get",
+    "names",
+    "plan",
+    "run",
+    "run_all",
+    "validate",
+]

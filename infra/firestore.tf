@@ -53,3 +53,20 @@ resource "google_firestore_index" "jobs" {
     order      = "DESCENDING"
   }
 }
+
+# The backlog count that worker scaling reads: queued and running jobs per priority.
+resource "google_firestore_index" "jobs_backlog" {
+  database    = google_firestore_database.main.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "priority"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}

@@ -88,6 +88,14 @@ resource "google_pubsub_subscription_iam_member" "worker_dead_letter" {
   member       = google_service_account.worker.member
 }
 
+# The worker forwards a message to the dead-letter topic itself after exactly
+# CUTOUT_MAX_ATTEMPTS deliveries (Pub/Sub's own policy cannot go below 5).
+resource "google_pubsub_topic_iam_member" "worker_dead_letter_publish" {
+  topic  = google_pubsub_topic.dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.worker.member
+}
+
 resource "google_storage_bucket_iam_member" "worker_uploads" {
   bucket = google_storage_bucket.uploads.name
   role   = "roles/storage.objectViewer"

@@ -47,6 +47,7 @@ class Submission:
     client: ClientInfo
     data: bytes | None = None
     upload_id: str | None = None
+    background: bytes | None = None  # the second image for ``background`` mode ``image``
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class IngestService:
         data, input_key = self._input_bytes(sub)
         info = inspect_image(data, max_pixels=self.settings.max_pixels)
         sha256 = hashlib.sha256(data).hexdigest()
-        requests = self.validate_effects(sub.effects)
+        requests = self.validate_effects(self._attach_background(sub.effects, sub.background))
         fingerprint = contract.request_fingerprint(sha256, requests, sub.output, sub.priority)
 
         job_id = contract.new_job_id()
@@ -244,6 +245,32 @@ class IngestService:
             )
         return self.backends.blobs.get(key), key
 
+    def _attach_background(
+        self, requested: list[tuple[str, dict[str, Any]]], background: bytes | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Store a second upload and point the ``background`` effect at it (``image`` is
+        never taken from the client: it could name any blob)."""
+        for name, params in requested:
+            if name == "background" and "image" in params:
+                raise InvalidInput(
+                    "background's 'image' is set by uploading a 'background' file",
+                    code="invalid_params",
+                )
+        if background is None:
+            return requested
+        if "background" not in [name for name, _ in requested]:
+            raise InvalidInput(
+                "a 'background' file was sent but the background effect was not requested",
+                code="background_without_effect",
+            )
+        info = inspect_image(background, max_pixels=self.settings.max_pixels)
+        key = f"uploads/{hashlib.sha256(background).hexdigest()}"
+        self.backends.blobs.put(key, background, content_type=info.mime, if_absent=True)
+        return [
+            (name, {"mode": "image", **params, "image": key} if name == "background" else params)
+            for name, params in requested
+        ]
+
     def _replay(self, job_id: str, fingerprint: str) -> Accepted | None:
         try:
             existing = self.backends.status.get(job_id)
@@ -269,12 +296,11 @@ class IngestService:
             blob = self.backends.blobs.stat(contract.result_key(key, job.output))
             if blob is None:
                 return {}
-            found[request.name] = EffectResult(
+            found[request.name] = EffectResult.stored(
                 key=blob.key,
+                size=blob.size,
+                metadata=blob.metadata,
                 format=job.output.format.value,
-                width=int(blob.metadata.get("width", 0)),
-                height=int(blob.metadata.get("height", 0)),
-                bytes=blob.size,
                 cache_key=key,
             )
         return found

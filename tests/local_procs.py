@@ -4,8 +4,9 @@
                                           are dropped on their first delivery)
     claim DB OUT READY_DIR N JOB_ID...    try to move each job queued -> running, then
                                           record an effect named after this process
-    worker                                a stand-in worker for LocalLauncher: beats until
-                                          SIGTERM, then says goodbye
+    worker                                a stand-in worker for the launchers (local or
+                                          gcp, from CUTOUT_BACKEND): beats until SIGTERM,
+                                          then says goodbye
 
 Each writes JSON lines to OUT. ``READY_DIR``/``N`` is a start barrier: every child waits
 until ``N`` children are ready, so they really run at the same time.
@@ -20,9 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+from cutout.backends import open_backends
 from cutout.errors import Conflict
 from cutout.job import EffectResult, JobState, utcnow
-from cutout.local import LocalLauncher, SqliteJobQueue, SqliteStatusStore
+from cutout.local import SqliteJobQueue, SqliteStatusStore
 from cutout.ports import WorkerBeat
 from cutout.settings import Settings
 
@@ -70,8 +72,9 @@ def claim(db: str, out: str, ready_dir: str, count: str, *job_ids: str) -> None:
 
 def worker() -> None:
     """Settings come from the CUTOUT_* environment, exactly as the real worker reads them."""
-    launcher = LocalLauncher(Settings.from_env())
+    launcher = open_backends(Settings.from_env()).launcher
     worker_id = f"worker-{os.getpid()}"
+    started = utcnow()
     stopping = False
 
     def on_term(signum: int, frame: object) -> None:
@@ -81,7 +84,7 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, on_term)
     try:
         while not stopping:
-            launcher.beat(WorkerBeat(worker_id=worker_id, at=utcnow()))
+            launcher.beat(WorkerBeat(worker_id=worker_id, at=utcnow(), started_at=started))
             time.sleep(0.1)
     finally:
         launcher.goodbye(worker_id)

@@ -11,6 +11,7 @@ import io
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 import requests
 from PIL import Image
 
+from cutout.samples import jpeg_bytes, photo_like
 from tests.conftest import FIXTURES
 from tests.support.pipeline import Pipeline, cutout_command
 
@@ -89,3 +91,26 @@ def test_a_warm_call_starts_a_worker_before_any_upload(pipeline: Pipeline) -> No
     pipeline.wait_for(lambda: len(pipeline.workers()) == 1, "a worker process starts")
     again = requests.post(f"{pipeline.url}/v1/warm", timeout=10).json()
     assert again["started"] == 0  # on its way or alive: a no-op
+
+
+def test_a_four_effect_job_shows_its_first_result_before_the_last(pipeline: Pipeline) -> None:
+    names = ["color", "blackwhite", "popart", "retro8bit"]
+    photo = jpeg_bytes(photo_like(4000, 3000))
+    response = requests.post(
+        f"{pipeline.url}/v1/jobs",
+        files={"file": ("big.jpg", photo, "image/jpeg")},
+        data={"effects": ",".join(names)},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    seen: list[int] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = requests.get(f"{pipeline.url}/v1/jobs/{response.json()['id']}", timeout=10).json()
+        seen.append(len(job["results"]))
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["state"] == "done", job
+    assert set(job["results"]) == set(names)
+    assert any(0 < n < len(names) for n in seen), f"never saw a partial job: {seen}"

@@ -9,9 +9,9 @@ import pytest
 
 from cutout.backends import open_backends
 from cutout.errors import ConfigurationError
-from cutout.gcp.cloudrun import CloudRunLauncher
 from cutout.gcp.firestore import FirestoreStatusStore
 from cutout.gcp.gcs import GcsBlobStore
+from cutout.gcp.launcher import FirestoreLauncher
 from cutout.gcp.pubsub import PubSubJobQueue
 from cutout.settings import Settings
 
@@ -68,6 +68,6 @@ def test_emulator_wiring(gcp_settings: Settings) -> None:
     assert isinstance(backends.blobs, GcsBlobStore)
     assert isinstance(backends.queue, PubSubJobQueue)
     assert isinstance(backends.status, FirestoreStatusStore)
-    assert isinstance(backends.launcher, CloudRunLauncher)
+    assert isinstance(backends.launcher, FirestoreLauncher)
     backends.blobs.put("uploads/x", b"x", content_type="text/plain")  # buckets were created
     assert backends.blobs.get("uploads/x") == b"x"

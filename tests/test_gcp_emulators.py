@@ -3,13 +3,18 @@ the process that is still ours."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from cutout.gcp import emulators
 from cutout.gcp.emulators import Server
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +39,43 @@ def test_stop_kills_by_pid_but_not_a_recycled_pid() -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def run_pytest_without_java(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A pytest run with the harness, on a machine image where java (hence both Cloud
+    SDK emulators) is missing."""
+    (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    emulator: needs emulators\n")
+    (folder / "conftest.py").write_text('pytest_plugins = ["tests.support.emulators"]\n')
+    (folder / "test_sample.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.mark.emulator\ndef test_on_emulators(gcp_emulators):\n    pass\n\n\n"
+        "def test_plain():\n    pass\n"
+    )
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(folder), *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_run_without_emulators_skips_their_tests_and_ends_with_one_loud_line(
+    tmp_path: Path,
+) -> None:
+    done = run_pytest_without_java(tmp_path)
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("NOT TESTED: 1 emulator tests"), done.stdout
+    assert "missing java" in lines[-1]
+    assert "1 passed, 1 skipped" in lines[-2]
+    assert sum("NOT TESTED" in line for line in lines) == 1
+
+
+def test_require_emulators_turns_the_skip_into_a_failure(tmp_path: Path) -> None:
+    done = run_pytest_without_java(tmp_path, "--require-emulators")
+    assert done.returncode == 1, done.stdout
+    assert "1 passed, 1 error" in done.stdout.splitlines()[-2]
+    assert "Failed: GCP emulators not installed: missing java" in done.stdout

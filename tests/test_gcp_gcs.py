@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import google.cloud.storage as storage
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cutout.errors import InvalidInput, NotFound
 from cutout.gcp import open_gcp_backends
 from cutout.gcp.gcs import RESULT_CACHE_CONTROL, GcsBlobStore
+from cutout.gcp.signing import emulator_key
 from cutout.settings import Settings
+from tests.support import v4_signatures
 
 pytestmark = pytest.mark.emulator
 
@@ -143,3 +147,21 @@ def test_signed_upload_url_accepts_a_browser_put(blobs: GcsBlobStore) -> None:
 def test_signed_url_lifetime_is_bounded(blobs: GcsBlobStore, ttl_s: int) -> None:
     with pytest.raises(InvalidInput, match="lifetime"):
         blobs.url("results/r.png", ttl_s=ttl_s)
+
+
+def test_signatures_bind_the_content_type_and_the_key(
+    blobs: GcsBlobStore, gcp_settings: Settings
+) -> None:
+    """fake-gcs-server checks no signature, so the V4 check of tests/support does, as
+    Cloud Storage would (the contract suite runs it on every URL test too)."""
+    url = blobs.upload_url("uploads/ct", content_type="image/jpeg", ttl_s=600)
+    ours = emulator_key(gcp_settings.gcp_project).public_key()
+    now = time.time()
+    jpeg = {"Content-Type": "image/jpeg"}
+    v4_signatures.verify(url, "PUT", public_key=ours, now=now, headers=jpeg)
+    for headers in ({"Content-Type": "image/png"}, None):
+        with pytest.raises(InvalidInput):
+            v4_signatures.verify(url, "PUT", public_key=ours, now=now, headers=headers)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    with pytest.raises(InvalidInput, match="signature"):
+        v4_signatures.verify(url, "PUT", public_key=stranger, now=now, headers=jpeg)

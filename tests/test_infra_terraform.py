@@ -135,6 +135,19 @@ def test_firestore_ttl_and_status_store_indexes() -> None:
     ]
 
 
+def test_terraform_declares_every_index_the_status_store_needs() -> None:
+    from cutout.gcp.firestore import COMPOSITE_INDEXES
+
+    tf = terraform()
+    declared = {
+        ((field, "ASCENDING"), ("created_at", "DESCENDING"))
+        for field in tf.locals["job_query_fields"].values()
+    }
+    backlog = tf.resource("google_firestore_index", "jobs_backlog")
+    declared.add(tuple((f["field_path"], f["order"]) for f in backlog["fields"]))
+    assert declared == {index.fields for index in COMPOSITE_INDEXES}
+
+
 # ---- Cloud Run -----------------------------------------------------------------------
 
 
@@ -227,6 +240,7 @@ def test_ingest_account_has_exactly_its_roles() -> None:
 def test_worker_account_has_exactly_its_roles() -> None:
     assert _grants("google_service_account.worker.member") == {
         ("google_pubsub_subscription_iam_member", "roles/pubsub.subscriber"),
+        ("google_pubsub_topic_iam_member", "roles/pubsub.publisher"),
         ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
         ("google_storage_bucket_iam_member", "roles/storage.objectCreator"),
         ("google_project_iam_member", "roles/datastore.user"),
@@ -240,6 +254,8 @@ def test_worker_account_has_exactly_its_roles() -> None:
         "google_pubsub_subscription.tier[each.value].id",
         "google_pubsub_subscription.dead_letter.id",
     }
+    dead_letter = tf.resource("google_pubsub_topic_iam_member", "worker_dead_letter_publish")
+    assert ref(dead_letter["topic"]) == "google_pubsub_topic.dead_letter.id"
     buckets = {
         name: ref(tf.resource("google_storage_bucket_iam_member", name)["bucket"])
         for name in ("worker_uploads", "worker_results_create", "worker_results_read")

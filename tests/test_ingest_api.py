@@ -254,6 +254,18 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
     ("job_not_found", 404, lambda c: c.get("/v1/jobs/doesnotexist")),
     ("route_not_found", 404, lambda c: c.get("/v2/nothing")),
     ("method_not_allowed", 405, lambda c: c.delete("/v1/jobs")),
+    ("invalid_output", 400, lambda c: post(c, png(), format="png", quality="80")),
+    (
+        "background_without_effect",
+        400,
+        lambda c: c.post(
+            "/v1/jobs",
+            data={
+                "file": (io.BytesIO(png()), "a.png"),
+                "background": (io.BytesIO(png()), "b.png"),
+            },
+        ),
+    ),
     ("bad_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
 ]
 
@@ -327,3 +339,43 @@ def test_24_megapixel_photo_is_accepted_at_the_default_limit(settings: Settings)
     response = post(Client(wsgi), photo)
     assert response.status_code == 202
     assert response.get_json()["input"]["width"] == 6000
+
+
+def test_an_out_of_range_parameter_is_named(client: Client) -> None:
+    params = json.dumps({"blackwhite": {"contrast": 99}})
+    response = post(client, png(), effects="blackwhite", params=params)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_params"
+    assert "contrast" in error["message"]
+
+
+def test_output_options_are_canonical(client: Client) -> None:
+    webp = post(client, png(), format="webp", quality="80").get_json()
+    assert webp["output"] == {"format": "webp", "quality": 80, "matte": None}
+    jpeg = post(client, png(), format="jpeg", matte="#000").get_json()
+    assert jpeg["output"] == {"format": "jpeg", "quality": 90, "matte": "#000000"}
+
+
+def test_a_second_upload_becomes_the_background_image(client: Client, app: IngestApp) -> None:
+    backdrop = png(90, 60)
+    response = client.post(
+        "/v1/jobs",
+        data={
+            "file": (io.BytesIO(png()), "cat.png"),
+            "background": (io.BytesIO(backdrop), "beach.png"),
+            "effects": "background",
+        },
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+    [effect] = response.get_json()["effects"]
+    assert effect["params"]["mode"] == "image"
+    key = effect["params"]["image"]
+    assert app.service.backends.blobs.get(key) == backdrop
+
+
+def test_clients_cannot_point_the_background_at_a_blob(client: Client) -> None:
+    params = json.dumps({"background": {"mode": "image", "image": "results/someone-else.png"}})
+    response = post(client, png(), effects="background", params=params)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_params"

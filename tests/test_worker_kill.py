@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cutout.backends import open_backends
-from cutout.job import ClientInfo, JobState, OutputSpec
+from cutout.job import ClientInfo, JobState, OutputSpec, Priority
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import IngestService, Submission
@@ -49,7 +49,7 @@ def test_sigkill_mid_batch_then_every_job_finishes_exactly_once(
             Submission(
                 effects=[("color", {})],
                 output=OutputSpec(),
-                priority="standard",  # type: ignore[arg-type]
+                priority=Priority.STANDARD,
                 client=ClientInfo(),
                 data=jpeg_bytes(photo_like(4000, 3000, seed=i)),
             )

@@ -100,12 +100,12 @@ class BatchRunner:
             self._ack(message, leases)
             return None
         except Conflict:
-            job = self.backends.status.get(message.job_id)
-            if job.state.is_finished:
-                log.info("job %s: already %s; acking redelivery", job.id, job.state.value)
-                self._ack(message, leases)
-            else:
-                self._nack(message, leases, delay_s=self.settings.retry_base_s)
+            log.info("job %s: already finished; acking the redelivery", message.job_id)
+            self._ack(message, leases)
+            return None
+        except Exception:
+            log.exception("job %s: claiming failed; will retry", message.job_id)
+            self._nack(message, leases, delay_s=self._backoff(message))
             return None
         return _Item(message=message, job=job)
 
@@ -165,7 +165,14 @@ class BatchRunner:
                 j.error = None
 
         new_state = JobState.FAILED if rendered.all_failed else JobState.DONE
-        self.backends.status.transition(job.id, [JobState.RUNNING], new_state, finish)
+        try:
+            self.backends.status.transition(job.id, [JobState.RUNNING], new_state, finish)
+        except Conflict:
+            log.info("job %s: another delivery finished it first", job.id)
+        except Exception as exc:
+            log.exception("job %s: recording the outcome failed", job.id)
+            self._retry(item, exc, leases)
+            return 0
         self._ack(item.message, leases)
         log.info(
             "job %s: %s",
@@ -185,7 +192,16 @@ class BatchRunner:
             job.timings.finished_at = utcnow()
             job.timings.stages.update(item.stages)
 
-        self.backends.status.transition(item.job.id, [JobState.RUNNING], JobState.FAILED, record)
+        try:
+            self.backends.status.transition(
+                item.job.id, [JobState.RUNNING], JobState.FAILED, record
+            )
+        except Conflict:
+            log.info("job %s: another delivery finished it first", item.job.id)
+        except Exception:
+            log.exception("job %s: recording the failure failed; will retry", item.job.id)
+            self._nack(item.message, leases, delay_s=self._backoff(item.message))
+            return
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:
@@ -215,13 +231,24 @@ class BatchRunner:
         except Exception:
             log.exception("job %s: could not hand the job back; the lease will", item.job.id)
 
+    def _backoff(self, message: Message) -> float:
+        return min(self.settings.retry_base_s * 2 ** (message.attempt - 1), MAX_RETRY_DELAY_S)
+
     def _ack(self, message: Message, leases: LeaseKeeper) -> None:
-        self.backends.queue.ack([message])
+        """Acks and nacks never crash the worker: if the queue is unreachable, the lease
+        runs out and the message comes back, which every step here tolerates."""
         leases.release(message)
+        try:
+            self.backends.queue.ack([message])
+        except Exception:
+            log.exception("job %s: ack failed; it will be redelivered", message.job_id)
 
     def _nack(self, message: Message, leases: LeaseKeeper, *, delay_s: float) -> None:
-        self.backends.queue.nack(message, delay_s=delay_s)
         leases.release(message)
+        try:
+            self.backends.queue.nack(message, delay_s=delay_s)
+        except Exception:
+            log.exception("job %s: nack failed; its lease will run out", message.job_id)
 
 
 def _since(mark: float) -> float:

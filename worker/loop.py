@@ -30,7 +30,8 @@ from worker.segmenters.base import Segmenter, build_segmenter
 
 log = logging.getLogger(__name__)
 
-EFFECT_THREADS = 4
+#: Threads that encode and store results while later effects still compute.
+STORE_THREADS = 2
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Worker:
         """Run until an exit condition; returns the number of jobs finished."""
         s = self.settings
         decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
-        effect_pool = ThreadPoolExecutor(EFFECT_THREADS, thread_name_prefix="effect")
+        store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
         model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
         model: Future[Segmenter] = model_pool.submit(build_segmenter, s)
         heartbeat = Heartbeat(self.backends.launcher, self._beat)
@@ -63,7 +64,7 @@ class Worker:
             model_identity=s.model_identity,
             estimate_foreground=s.foreground,
             device=s.device,
-            pool=effect_pool,
+            pool=store_pool,
             load_background=lambda key: decode_image(
                 self.backends.blobs.get(key), max_pixels=s.max_pixels
             ),
@@ -100,7 +101,7 @@ class Worker:
         finally:
             heartbeat.stop()
             self._goodbye()
-            for pool in (decode_pool, effect_pool, model_pool):
+            for pool in (decode_pool, store_pool, model_pool):
                 pool.shutdown(wait=False, cancel_futures=True)
         log.info("worker %s exiting after %d jobs", self.id, self.jobs_done)
         return self.jobs_done

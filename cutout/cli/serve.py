@@ -21,8 +21,10 @@ from pathlib import Path
 
 import click
 
-from cutout.settings import Settings
+from cutout.errors import ConfigurationError
+from cutout.settings import Backend, Settings
 from cutout.weights import download_reachable, local_weights, weight_sources
+from cutout.worker_processes import WORKER_COMMAND
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,12 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
     "and they exit after CUTOUT_IDLE_EXIT_S idle",
 )
 @click.option("--segmenter", help="segmenter name [env CUTOUT_SEGMENTER]")
-@click.option("--backend", type=click.Choice(["local", "gcp"]), help="[env CUTOUT_BACKEND]")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "gcp"]),
+    help="[env CUTOUT_BACKEND]; gcp runs on Google's emulators, started here unless "
+    "*_EMULATOR_HOST variables name running ones",
+)
 @click.pass_obj
 def up(
     settings: Settings,
@@ -138,8 +145,26 @@ def up(
     settings = settings.with_overrides(public_url=url, segmenter=segmenter, backend=backend)
     settings = resolve_segmenter(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.backend is not Backend.GCP:
+        _serve(settings, host, port, workers)
+        return
+    from cutout.gcp.local_stack import local_stack
+
+    try:
+        with local_stack(settings, settings.data_dir / "emulators") as (gcp, variables):
+            for name, value in variables.items():
+                click.secho(f"emulator: {name}={value}", err=True)
+            _serve(gcp, host, port, workers)
+    except ConfigurationError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    url = settings.public_url
     env = child_env(settings)
-    ingest = subprocess.Popen(ingest_command(settings, host, port), env=env, start_new_session=True)
+    # its own process group (in our session, so that workers can join it): Ctrl-C reaches
+    # only us, and stop_group ends ingest and every worker together
+    ingest = subprocess.Popen(ingest_command(settings, host, port), env=env, process_group=0)
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -175,7 +200,7 @@ def up(
 
 
 def _start_worker(env: dict[str, str], group: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "worker"], env=env, process_group=group)
+    return subprocess.Popen(WORKER_COMMAND, env=env, process_group=group)
 
 
 @click.command()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cutout.errors import ConfigurationError
-from cutout.settings import Settings
+from cutout.settings import LauncherKind, Settings
+from cutout.worker_processes import WorkerProcesses
 
 if TYPE_CHECKING:
     from cutout.backends import Backends
@@ -20,6 +21,8 @@ def open_gcp_backends(settings: Settings) -> Backends:
 
     On emulators (the ``*_EMULATOR_HOST`` variables) the topics, subscriptions and buckets
     are created if missing; in production Terraform owns them and nothing is created.
+    Workers start as Cloud Run job executions, or as local processes with
+    ``CUTOUT_LAUNCHER=local``; their heartbeats live in Firestore either way.
     Raises :class:`~cutout.errors.ConfigurationError` naming what is missing: the client
     libraries, the project, a bucket, or credentials.
     """
@@ -27,9 +30,10 @@ def open_gcp_backends(settings: Settings) -> Backends:
     try:
         from cutout.backends import Backends
         from cutout.gcp.clients import EmulatorHosts, connect
-        from cutout.gcp.cloudrun import CloudRunLauncher, worker_job_name
+        from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
         from cutout.gcp.firestore import FirestoreStatusStore
         from cutout.gcp.gcs import GcsBlobStore
+        from cutout.gcp.launcher import FirestoreLauncher, Starter
         from cutout.gcp.pubsub import PubSubJobQueue
         from cutout.gcp.topology import Names, Policy, ensure_topology
     except ImportError as exc:
@@ -56,11 +60,13 @@ def open_gcp_backends(settings: Settings) -> Backends:
         backlog=status.backlog,
         guard_every=settings.batch_guard_every,
     )
-    launcher = CloudRunLauncher(
-        job_name=worker_job_name(settings),
-        jobs_client=clients.jobs,
-        firestore_client=clients.firestore,
-        collection=settings.workers_collection,
+    starter: Starter
+    if settings.launcher is LauncherKind.LOCAL:
+        starter = WorkerProcesses(settings)
+    else:
+        starter = CloudRunJob(job_name=worker_job_name(settings), jobs_client=clients.jobs)
+    launcher = FirestoreLauncher(
+        clients.firestore, collection=settings.workers_collection, starter=starter
     )
     if emulators.pubsub:
         policy = Policy(settings.lease_s, settings.max_attempts, settings.retry_base_s)

@@ -113,15 +113,16 @@ def env_of(servers: list[Server]) -> dict[str, str]:
 
 
 def stop_all(servers: list[Server]) -> None:
-    """Stop each server by PID: SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT_S`."""
-    for server in servers:
-        _signal(server, signal.SIGTERM)
+    """Stop each server by PID: SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT_S`; the
+    servers this process started are reaped, so none is left a zombie."""
+    ours = [server for server in servers if _signal(server, signal.SIGTERM)]
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    for server in servers:
+    for server in ours:
         while _alive(server) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _alive(server):
             _signal(server, signal.SIGKILL)
+        _reap(server.pid, wait_s=STOP_TIMEOUT_S)  # a dying process may already look gone
 
 
 def _command(name: str, port: int) -> tuple[list[str], str, str, str]:
@@ -194,19 +195,28 @@ def _alive(server: Server) -> bool:
     return f"{server.port}".encode() in cmdline
 
 
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return  # not our child (started by another process): init reaps it
-
-
-def _signal(server: Server, sig: signal.Signals) -> None:
-    if _alive(server):
+def _reap(pid: int, *, wait_s: float = 0.0) -> None:
+    """Collect the exit status of our child ``pid``, waiting up to ``wait_s`` for it."""
+    deadline = time.monotonic() + wait_s
+    while True:
         try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return  # exited in between
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # not our child (started by another process): init reaps it
+        if reaped or time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
+
+
+def _signal(server: Server, sig: signal.Signals) -> bool:
+    """Signal the server's process group if the PID is still our server; say if it was."""
+    if not _alive(server):
+        return False
+    try:
+        os.killpg(server.pid, sig)
+    except ProcessLookupError:
+        return False  # exited in between
+    return True
 
 
 def _free_port() -> int:

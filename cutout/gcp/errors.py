@@ -2,9 +2,10 @@
 
 The adapters wrap every call in :func:`translated`, so callers above the ports only ever
 see :mod:`cutout.errors` types: ``NotFound`` for a missing object or document,
-``TransientError`` for what a retry may fix (5xx, 429, timeouts, aborted transactions,
-lost connections), ``ConfigurationError`` for credentials and permissions. Anything else
-is raised unchanged: it is a bug, not a condition to handle.
+``TransientError`` for what a retry may fix (5xx, 429, timeouts, aborted transactions
+and transactions that ran out of attempts, lost connections), ``ConfigurationError`` for
+credentials and permissions. Anything else is raised unchanged: it is a bug, not a
+condition to handle.
 """
 
 from __future__ import annotations
@@ -48,3 +49,10 @@ def translated(what: str) -> Iterator[None]:
         raise TransientError(f"{what}: {exc}") from exc
     except _CONFIGURATION as exc:
         raise ConfigurationError(f"{what}: {exc}") from exc
+    except ValueError as exc:
+        # Firestore's @transactional gives up with a ValueError whose cause is the last
+        # API error (e.g. "Transaction lock timeout": a crashed process's transaction
+        # still holds the document); that is as transient as the error itself.
+        if isinstance(exc.__cause__, gexc.GoogleAPICallError):
+            raise TransientError(f"{what}: {exc} ({exc.__cause__})") from exc
+        raise

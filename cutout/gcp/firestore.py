@@ -194,6 +194,11 @@ class FirestoreStatusStore(StatusStore):
             counts[priority] = int(result[0][0].value)
         return counts
 
+    def close(self) -> None:
+        """Release the client's channel, which the launcher shares (not part of the port;
+        processes may simply exit)."""
+        self._db.close()
+
     def _ref(self, job_id: str) -> firestore.DocumentReference:
         return self._jobs.document(check_document_id(job_id, "job id"))
 

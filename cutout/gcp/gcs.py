@@ -121,6 +121,10 @@ class GcsBlobStore(BlobStore):
                 except gexc.Conflict:
                     continue
 
+    def close(self) -> None:
+        """Release the HTTP connections (not part of the port; processes may simply exit)."""
+        self._client.close()
+
     def _blob(self, key: str) -> storage.Blob:
         check_key(key)
         bucket = self._uploads if key.startswith(UPLOADS_PREFIX) else self._results

@@ -91,13 +91,23 @@ def emulator_signer(project: str, endpoint: str) -> UrlSigner:
 
 
 @cache
+def emulator_key(project: str) -> rsa.RSAPrivateKey:
+    """The process-local key the emulator signer uses (tests verify URLs with its public
+    half, since fake-gcs-server verifies nothing)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@cache
 def _local_credentials(project: str) -> service_account.Credentials:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = (
+        emulator_key(project)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     return service_account.Credentials.from_service_account_info(
         {
             "type": "service_account",

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from cutout.local.sqlite import Database
 from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
-from cutout.settings import ENV_PREFIX, Settings
+from cutout.settings import Settings
+from cutout.worker_processes import WORKER_COMMAND, WorkerProcesses
 
-log = logging.getLogger(__name__)
-
-WORKER_COMMAND = (sys.executable, "-m", "worker")
 #: Rows of workers that said goodbye or went silent are dropped after this long.
 FORGET_AFTER_S = 24 * 3600.0
 
@@ -38,30 +31,17 @@ CREATE TABLE IF NOT EXISTS worker_starts (
 
 
 class LocalLauncher(Launcher):
-    """:meth:`start` spawns ``command`` (by default ``python -m worker``) with the settings
-    as ``CUTOUT_*`` variables, replacing any ``CUTOUT_*`` the parent had, in the parent's
-    working directory and sharing its stdout/stderr. Heartbeats go to the ``workers`` table
+    """:meth:`start` spawns ``command`` (by default ``python -m worker``) through
+    :class:`~cutout.worker_processes.WorkerProcesses`. Heartbeats go to the ``workers`` table
     of the settings' database; a worker that said goodbye stays gone (a late beat from its
     heartbeat thread does not bring it back)."""
 
     def __init__(self, settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> None:
-        self._settings = settings
-        self._command = list(command)
+        self._processes = WorkerProcesses(settings, command)
         self._db = Database(settings.db_path, _SCHEMA)
-        self._lock = threading.Lock()
-        self._procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, count: int) -> None:
-        if count < 0:
-            raise ValueError(f"cannot start {count} workers")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env.update(self._settings.to_env())
-        with self._lock:
-            self._procs = [p for p in self._procs if p.poll() is None]
-            for _ in range(count):
-                proc = subprocess.Popen(self._command, env=env)
-                log.info("started worker process %d: %s", proc.pid, " ".join(self._command))
-                self._procs.append(proc)
+        self._processes.start(count)
 
     def beat(self, beat: WorkerBeat) -> None:
         started = beat.started_at.timestamp() if beat.started_at else None
@@ -120,26 +100,12 @@ class LocalLauncher(Launcher):
 
     def running(self) -> list[int]:
         """PIDs of the started workers that have not exited (not part of the port)."""
-        with self._lock:
-            return [p.pid for p in self._procs if p.poll() is None]
+        return self._processes.running()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Terminate the workers this launcher started and wait for them: SIGTERM first,
-        SIGKILL for any still running after ``timeout_s`` (``cutout up``'s Ctrl-C; not
-        part of the port)."""
-        with self._lock:
-            procs, self._procs = self._procs, []
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout_s
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
-            except subprocess.TimeoutExpired:
-                log.warning("worker process %d ignored SIGTERM; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
+        """Terminate the workers this launcher started (``cutout up``'s Ctrl-C; not part
+        of the port); see :meth:`WorkerProcesses.stop`."""
+        self._processes.stop(timeout_s)
 
     def close(self) -> None:
         """Release the connections (not part of the port)."""

@@ -31,7 +31,10 @@ class JobQueue(ABC):
       document a starvation guard that occasionally serves a lower tier first.
     - **Dead letters.** A message delivered ``max_attempts`` times and then nacked or left
       to expire is moved to the dead-letter queue instead of being delivered again;
-      :meth:`pull_dead_letters` hands those out so their jobs can be failed.
+      :meth:`pull_dead_letters` hands those out so their jobs can be failed. A nack moves
+      it at once; an expired last lease moves it at the next :meth:`pull` of its tier
+      (Pub/Sub, real or emulated, only dead-letters a message when it would redeliver
+      it). Workers pull continuously, so the difference does not show in practice.
     - Ack, nack and extend with a stale lease (the message has since been delivered
       again, acked or dead-lettered) are harmless no-ops. Between a lease running out and
       the next delivery the old holder may or may not still be heard (SQLite honours it;

@@ -8,10 +8,12 @@ folder then runs against it too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,6 +23,7 @@ from cutout.job import EffectRequest, InputInfo, Job, new_job_id
 from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
 from cutout.local.blobstore import verify_signature
 from cutout.settings import Settings
+from tests.support.emulators import PROJECT, settings_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,23 +34,37 @@ class Overrides:
     max_attempts: int = 5
 
 
+class UrlCheck(Protocol):
+    def __call__(
+        self,
+        backends: Backends,
+        url: str,
+        method: str,
+        now: float,
+        *,
+        content_type: str | None = None,
+    ) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """``open(tmp_path, overrides)`` yields fresh adapters; calls with the same ``tmp_path``
     share storage (as two processes would). ``lease_s`` is the shortest lease the family's
     queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` and
     ``exact_depth`` say whether tier/FIFO order and :meth:`JobQueue.depth` are exact rather
-    than best effort. ``check_url(backends, url, method, now)`` raises
-    :class:`~cutout.errors.InvalidInput` if the server would refuse ``url`` at ``now``;
-    ``None`` means the family cannot check its URLs offline (those tests then skip and say
-    so)."""
+    than best effort. ``check_url(backends, url, method, now, content_type=None)`` raises
+    :class:`~cutout.errors.InvalidInput` if the server would refuse ``method`` on ``url``
+    at ``now`` (sent with that ``Content-Type``); ``None`` means the family cannot check
+    its URLs offline (those tests then skip and say so)."""
 
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
     lease_s: float
     strict_order: bool = True
     exact_depth: bool = True
-    check_url: Callable[[Backends, str, str, float], None] | None = None
+    check_url: UrlCheck | None = None
     marks: tuple[pytest.MarkDecorator, ...] = ()
+    #: Fixtures to set up before ``open`` (servers, environment variables).
+    fixtures: tuple[str, ...] = ()
 
 
 LOCAL_SECRET = "contract-suite-secret"
@@ -76,21 +93,76 @@ def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
         launcher.close()
 
 
-def _check_local_url(backends: Backends, url: str, method: str, now: float) -> None:
+def _check_local_url(
+    backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
+) -> None:
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     key = parts.path.removeprefix("/v1/blobs/")
     verify_signature(LOCAL_SECRET, key, method, query["expires"], query["sig"], now)
 
 
+@contextmanager
+def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
+    # Names derive from tmp_path, so opening twice in one test shares topics and buckets;
+    # the family's gcp_settings fixture has set the emulator variables and emptied
+    # Firestore. Pub/Sub's ack deadline is whole seconds, 10 at least.
+    from cutout.gcp import open_gcp_backends
+    from cutout.gcp.firestore import FirestoreStatusStore
+    from cutout.gcp.gcs import GcsBlobStore
+    from cutout.gcp.pubsub import PubSubJobQueue
+
+    uid = "c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]
+    settings = settings_for(uid).with_overrides(
+        lease_s=math.ceil(overrides.lease_s), max_attempts=overrides.max_attempts
+    )
+    backends = open_gcp_backends(settings)
+    try:
+        yield backends
+    finally:
+        cast(PubSubJobQueue, backends.queue).close()
+        cast(FirestoreStatusStore, backends.status).close()
+        cast(GcsBlobStore, backends.blobs).close()
+
+
+def _check_gcp_url(
+    backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
+) -> None:
+    # fake-gcs-server verifies nothing: check the V4 signature as Cloud Storage would.
+    from cutout.gcp.signing import emulator_key
+    from tests.support import v4_signatures
+
+    v4_signatures.verify(
+        url,
+        method,
+        public_key=emulator_key(PROJECT).public_key(),
+        now=now,
+        headers={"Content-Type": content_type} if content_type else None,
+    )
+
+
 FAMILIES: dict[str, Family] = {
     "local": Family(open=_open_local, lease_s=2.0, check_url=_check_local_url),
+    # Pub/Sub orders tiers per pull but not strictly FIFO within one, and its depth is the
+    # status store's backlog (Pub/Sub reports none the emulator could show).
+    "gcp": Family(
+        open=_open_gcp,
+        lease_s=10.0,
+        strict_order=False,
+        exact_depth=False,
+        check_url=_check_gcp_url,
+        marks=(pytest.mark.emulator,),
+        fixtures=("gcp_settings",),
+    ),
 }
 
 
 @pytest.fixture(params=[pytest.param(name, marks=f.marks) for name, f in FAMILIES.items()])
 def family(request: pytest.FixtureRequest) -> Family:
-    return FAMILIES[request.param]
+    chosen = FAMILIES[request.param]
+    for name in chosen.fixtures:
+        request.getfixturevalue(name)
+    return chosen
 
 
 @pytest.fixture

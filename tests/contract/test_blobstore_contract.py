@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -14,7 +13,7 @@ from cutout.backends import Backends
 from cutout.errors import InvalidInput, NotFound
 from cutout.ports import BlobStore
 
-from .conftest import Family
+from .conftest import Family, UrlCheck
 
 BAD_KEYS = [
     "",
@@ -180,7 +179,7 @@ def test_urls_name_the_object_and_differ_per_key(blobs: BlobStore) -> None:
         blobs.url("results/a.png", ttl_s=0)
 
 
-def _checker(family: Family) -> Callable[[Backends, str, str, float], None]:
+def _checker(family: Family) -> UrlCheck:
     if family.check_url is None:
         pytest.skip("this family cannot verify its signed URLs offline: URL checks NOT run")
     return family.check_url
@@ -200,11 +199,12 @@ def test_upload_url_is_for_put_only(family: Family, backends: Backends) -> None:
     check = _checker(family)
     now = time.time()
     url = backends.blobs.upload_url("uploads/u1", content_type="image/jpeg", ttl_s=300)
-    check(backends, url, "PUT", now)
+    check(backends, url, "PUT", now, content_type="image/jpeg")
     with pytest.raises(InvalidInput):
         check(backends, url, "GET", now)
+    read_url = backends.blobs.url("uploads/u1", ttl_s=300)
     with pytest.raises(InvalidInput):
-        check(backends, backends.blobs.url("uploads/u1", ttl_s=300), "PUT", now)
+        check(backends, read_url, "PUT", now, content_type="image/jpeg")
 
 
 def test_tampered_urls_are_refused(family: Family, backends: Backends) -> None:

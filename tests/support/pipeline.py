@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,7 +53,8 @@ def cutout_command(*args: str) -> list[str]:
 
 def run_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     """Start ``cutout up`` on a free port (fallback segmenter: HOME has no weights, and
-    workers exit after 3 s idle); kill its whole group afterwards."""
+    workers exit after 3 s idle). Afterwards, stop it as a user would (SIGTERM), then kill
+    anything of it still alive: ingest runs in a process group of its own."""
     port = free_port()
     log = tmp_path / "up.log"
     with log.open("w") as out:
@@ -71,9 +73,18 @@ def run_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
     pipeline = Pipeline(url, process, log, tmp_path / "data")
-    yield pipeline
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+    try:
+        yield pipeline
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for pid in pipeline.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _cmdline(pid: int) -> bytes:

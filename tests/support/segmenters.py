@@ -3,12 +3,16 @@ alpha is a soft ellipse, so results are checkable without any weights."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from cutout.job import ModelInfo
+from worker.segmenters import base
 from worker.segmenters.base import Segmenter
 
 
@@ -33,3 +37,36 @@ class EllipseSegmenter(Segmenter):
 class FailingSegmenter(EllipseSegmenter):
     def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+class SlowSegmenter(EllipseSegmenter):
+    """The ellipse after :data:`SLOW_S` seconds: keeps a batch in progress long enough
+    for a test to act (kill the worker) while it holds the leases."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        time.sleep(SLOW_S)
+        return super().segment(images)
+
+
+SLOW_S = 3.0
+#: What :func:`child_env` registers in child processes.
+FOR_CHILDREN = {"test-ellipse": EllipseSegmenter, "test-slow": SlowSegmenter}
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def register() -> None:
+    """Add the test segmenters to the worker's registry (in this process)."""
+    base.SEGMENTERS.update(FOR_CHILDREN)
+
+
+def child_env(folder: Path) -> dict[str, str]:
+    """Environment variables under which any child Python process (``python -m worker``,
+    ``cutout up`` and the workers it starts) has the test segmenters registered: a
+    ``sitecustomize`` module written to ``folder`` and put first on ``PYTHONPATH`` calls
+    :func:`register` at interpreter start-up. The real entry points run unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "from tests.support.segmenters import register\n\nregister()\n"
+    )
+    path = [str(folder), str(_ROOT), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in path if p)}

@@ -1,0 +1,70 @@
+"""Workers as subprocesses of this process: how launchers start workers on one machine.
+
+Shared by the local launcher and by the GCP launcher's ``local`` mode (``cutout up
+--backend gcp``: the Cloud Run Admin API has no emulator, so the workers run here while
+their heartbeats and start records stay in Firestore).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from cutout.settings import ENV_PREFIX, Settings
+
+log = logging.getLogger(__name__)
+
+WORKER_COMMAND = (sys.executable, "-m", "worker")
+
+
+class WorkerProcesses:
+    """:meth:`start` spawns ``command`` (by default ``python -m worker``) with the settings
+    as ``CUTOUT_*`` variables, replacing any ``CUTOUT_*`` the parent had; every other
+    variable (``*_EMULATOR_HOST`` among them) is inherited. Children run in the parent's
+    working directory and process group and share its stdout/stderr."""
+
+    def __init__(self, settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> None:
+        self._settings = settings
+        self._command = list(command)
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int) -> None:
+        """Spawn ``count`` workers; returns once they are spawned, not once they run."""
+        if count < 0:
+            raise ValueError(f"cannot start {count} workers")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(self._settings.to_env())
+        with self._lock:
+            self._procs = [p for p in self._procs if p.poll() is None]
+            for _ in range(count):
+                proc = subprocess.Popen(self._command, env=env)
+                log.info("started worker process %d: %s", proc.pid, " ".join(self._command))
+                self._procs.append(proc)
+
+    def running(self) -> list[int]:
+        """PIDs of the started workers that have not exited."""
+        with self._lock:
+            return [p.pid for p in self._procs if p.poll() is None]
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Terminate the started workers and wait for them: SIGTERM first, SIGKILL for any
+        still running after ``timeout_s``."""
+        with self._lock:
+            procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                log.warning("worker process %d ignored SIGTERM; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
