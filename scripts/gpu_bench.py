@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from cutout.samples import photo_like  # noqa: E402
 from cutout.settings import Settings  # noqa: E402
 from worker.foreground import foreground_colours  # noqa: E402
 from worker.segmenters.inspyrenet import InSPyReNetSegmenter  # noqa: E402
-from worker.synthetic import photo_like  # noqa: E402
 
 
 def _sync() -> None:
@@ -143,7 +143,7 @@ def main() -> None:
         size = (3000, 4000)
     torch.backends.cudnn.benchmark = True
     started = time.perf_counter()
-    photos = [photo_like(*size, seed=seed) for seed in (7, 8)]
+    photos = [photo_like(size[1], size[0], seed=seed) for seed in (7, 8)]
     weights = args.weights or _weights(args, photos)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",

@@ -68,14 +68,14 @@ def _ours(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dict[str
 
 def _memory(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak RSS of segmenting one batch of four large photos (the worker's batch size)."""
+    from cutout.samples import photo_like
     from cutout.settings import Settings
     from worker.segmenters.base import build_segmenter
-    from worker.synthetic import photo_like
 
     settings = Settings(weights=spec["safetensors"], model_mode=spec["mode"], device="cpu")
     segmenter = build_segmenter(settings)
     height, width = spec["memory_size"]
-    images = [photo_like(height, width, seed=i) for i in range(4)]
+    images = [photo_like(width, height, seed=i) for i in range(4)]
     started = time.perf_counter()
     alphas = segmenter.segment(images)
     return {

@@ -27,11 +27,11 @@ LARGE = "photo-12mp.jpg"
 
 def _prepare(out: Path, mode: str, weights: Path | None, smoke: bool) -> dict[str, Any]:
     """Write the inputs and (unless given) the random weights; returns the children's spec."""
-    from worker.synthetic import photo_jpeg
+    from cutout.samples import jpeg_bytes, photo_like
 
     out.mkdir(parents=True, exist_ok=True)
-    large_size = (600, 800) if smoke else (4000, 3000)  # upright height x width
-    (out / LARGE).write_bytes(photo_jpeg(*large_size, orientation=6, seed=7))
+    width, height = (600, 800) if smoke else (3000, 4000)  # as stored: sideways, tag 6
+    (out / LARGE).write_bytes(jpeg_bytes(photo_like(width, height, seed=7), orientation=6))
     photos = PHOTOS[:1] if smoke else PHOTOS
     inputs = [str(FIXTURES / name) for name in photos] + [str(out / LARGE)]
     warm_up = out / "warm-up.png"

@@ -22,15 +22,15 @@ def fixture_photo(name: str) -> np.ndarray:
 
 def large_photo() -> np.ndarray:
     """A generated 12 MP photo."""
-    from worker.synthetic import photo_like
+    from cutout.samples import photo_like
 
-    return photo_like(3000, 4000, seed=7)
+    return photo_like(4000, 3000, seed=7)
 
 
 def odd_photo() -> np.ndarray:
-    from worker.synthetic import photo_like
+    from cutout.samples import photo_like
 
-    return photo_like(257, 611, seed=3)
+    return photo_like(611, 257, seed=3)
 
 
 @pytest.fixture(scope="session")
