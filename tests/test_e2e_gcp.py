@@ -352,7 +352,7 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_redelivery_changes_no_result
         for job_id in ids:
             backends.queue.publish(job_id, Priority.STANDARD)
         wait_until(
-            lambda: len(processes.lines("acking redelivery")) == len(ids),
+            lambda: len(processes.lines("acking the redelivery")) == len(ids),
             60,
             f"the redeliveries:\n{processes.log.read_text()}",
         )

@@ -38,7 +38,7 @@ def test_sigkill_mid_batch_then_every_job_finishes_exactly_once(
         lease_s=10,
         batch_size=3,
         batch_wait_ms=500,
-        idle_exit_s=4.0,
+        idle_exit_s=15.0,  # longer than the lease, so it sees the redeliveries
         poll_s=0.5,
         autoscale=False,
     )
