@@ -82,6 +82,9 @@ class Settings(BaseModel):
         10, ge=0, description="after N pulls without a batch job, serve one first; 0 never"
     )
     decode_threads: int = Field(4, ge=1)
+    memory_budget_mp: int = Field(
+        200, ge=1, description="megapixels of photos a worker holds decoded at once"
+    )
 
     # scaling from zero (cutout/scaling.py)
     autoscale: bool = Field(True, description="ingest starts workers for the backlog")

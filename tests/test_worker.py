@@ -250,3 +250,46 @@ def test_each_result_is_recorded_while_later_effects_still_compute(
     first_recorded = min(t for t, kind, _ in events if kind == "recorded")
     last_computed = max(t for t, kind, _ in events if kind == "computed")
     assert first_recorded < last_computed, events
+
+
+def test_a_batch_bigger_than_the_memory_budget_is_processed_in_chunks(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    settings = worker_settings.with_overrides(memory_budget_mp=1, batch_size=3)
+    ids = [submit(settings, backends, jpeg_bytes(photo_like(1000, 600 + i))) for i in range(3)]
+    run_worker(settings, backends, max_batches=1)
+    assert EllipseSegmenter.calls == [1, 1, 1]  # 0.6 MP each: one at a time under 1 MP
+    assert all(backends.status.get(i).state is JobState.DONE for i in ids)
+
+
+def test_the_next_batch_is_segmented_while_the_previous_one_renders(
+    worker_settings: Settings, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from worker.render import Renderer
+
+    settings = worker_settings.with_overrides(batch_size=1, batch_wait_ms=0)
+    for i in range(2):
+        submit(settings, backends, jpeg_bytes(photo_like(64, 48 + i)))
+    events: list[tuple[str, float]] = []
+    real_segment, real_render = EllipseSegmenter.segment, Renderer.render
+
+    def segment(self: EllipseSegmenter, images: list[np.ndarray]) -> list[np.ndarray]:
+        events.append(("segment", time.monotonic()))
+        return real_segment(self, images)
+
+    def slow_render(self: Renderer, *args: object) -> object:
+        time.sleep(1.0)
+        result = real_render(self, *args)  # type: ignore[arg-type]
+        events.append(("rendered", time.monotonic()))
+        return result
+
+    monkeypatch.setattr(EllipseSegmenter, "segment", segment)
+    monkeypatch.setattr(Renderer, "render", slow_render)
+    run_worker(settings, backends, max_batches=2)
+
+    segments = [t for kind, t in events if kind == "segment"]
+    renders = [t for kind, t in events if kind == "rendered"]
+    assert len(segments) == len(renders) == 2
+    assert segments[1] < renders[0], "the second batch waited for the first to render"

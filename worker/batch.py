@@ -1,6 +1,12 @@
 """One batch, start to finish: claim the jobs, fetch and decode the photos in a thread
 pool, segment them together, render each job's results, then ack or nack every message.
 
+Memory: photos are decoded only once their pixels fit the worker's budget
+(:mod:`worker.budget`); a batch too big for it is processed in consecutive chunks, and
+each photo's share is given back as soon as its results are stored. The device is used
+by one batch at a time (``device_lock``), so two batches in flight overlap their CPU work
+(decode, compose, effects, encode, storage) with each other's inference.
+
 Every message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
 - bad inputs fail their job with the input's error code and are acked;
@@ -26,6 +32,7 @@ from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
 from cutout.lease_keeper import LeaseKeeper
 from cutout.ports.queue import Message
 from cutout.settings import Settings
+from worker.budget import PixelBudget, chunks
 from worker.decode import decode_image
 from worker.render import Renderer
 from worker.segmenters.base import Segmenter
@@ -44,6 +51,10 @@ class _Item:
     stages: dict[str, float] = field(default_factory=dict)
     rgb: np.ndarray | None = None
 
+    @property
+    def pixels(self) -> int:
+        return self.job.input.width * self.job.input.height
+
 
 @dataclass
 class BatchRunner:
@@ -54,17 +65,28 @@ class BatchRunner:
     segmenter: Callable[[], Segmenter]
     worker: WorkerInfo
     stopping: threading.Event
+    budget: PixelBudget
+    device_lock: threading.Lock
 
     def run(self, messages: Sequence[Message]) -> int:
         """Process a batch; returns how many jobs finished (done or failed) here."""
         queue = self.backends.queue
         with LeaseKeeper(queue, messages, lease_s=self.settings.lease_s) as leases:
             items = [item for m in messages if (item := self._claim(m, leases)) is not None]
-            items = self._decode(items, leases)
-            if not items:
-                return 0
+            finished = 0
+            for run in chunks([item.pixels for item in items], self.budget.capacity):
+                finished += self._run_chunk([items[i] for i in run], leases)
+            return finished
+
+    def _run_chunk(self, items: list[_Item], leases: LeaseKeeper) -> int:
+        held = {item.job.id: item.pixels for item in items}
+        self.budget.acquire(sum(held.values()))
+        try:
             if self.stopping.is_set():
                 self._release_all(items, leases)
+                return 0
+            items = self._decode(items, leases)
+            if not items:
                 return 0
             try:
                 alphas, seconds = self._segment(items)
@@ -81,7 +103,10 @@ class BatchRunner:
                 item.stages["segment"] = seconds
                 item.stages["batch_size"] = len(items)
                 finished += self._render(item, alpha, leases)
+                self.budget.release(held.pop(item.job.id))
             return finished
+        finally:
+            self.budget.release(sum(held.values()))
 
     # -- stages -----------------------------------------------------------------------
 
@@ -136,9 +161,10 @@ class BatchRunner:
 
     def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
         segmenter = self.segmenter()
-        mark = time.perf_counter()
-        alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
-        return alphas, _since(mark)
+        with self.device_lock:
+            mark = time.perf_counter()
+            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
+            return alphas, _since(mark)
 
     def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
         job = item.job

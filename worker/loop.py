@@ -1,6 +1,11 @@
 """The worker's main loop, flat on purpose: drain dead letters, pull a batch (topping it up
-for at most ``batch_wait_ms``), process it, repeat. It exits when idle for
-``idle_exit_s``, when asked to stop (SIGTERM), or after ``max_batches`` (tests).
+for at most ``batch_wait_ms``), hand it to the batch pipeline, repeat. It exits when idle
+for ``idle_exit_s``, when asked to stop (SIGTERM), or after ``max_batches`` (tests).
+
+Up to ``PIPELINE_DEPTH`` batches are in flight: while one is being composed, rendered,
+encoded and stored on the CPU, the next is pulled, decoded and segmented, so the
+accelerator does not wait for the CPU. Decoded photos are bounded by a pixel budget
+(:mod:`worker.budget`) and the device by a lock, so overlap never costs unbounded memory.
 
 The model is built once per process, in a background thread started before the first
 pull, so fetching and decoding the first batch overlaps the model's start-up.
@@ -21,8 +26,10 @@ from datetime import datetime
 from cutout.backends import Backends
 from cutout.job import ErrorInfo, Job, JobState, WorkerInfo, utcnow
 from cutout.ports.launcher import WorkerBeat
+from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.batch import BatchRunner
+from worker.budget import PixelBudget
 from worker.decode import decode_image
 from worker.heartbeat import Heartbeat
 from worker.render import Renderer
@@ -32,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Threads that encode and store results while later effects still compute.
 STORE_THREADS = 2
+#: Batches in flight at once: one on the device, one in CPU work.
+PIPELINE_DEPTH = 2
 
 
 @dataclass
@@ -46,6 +55,9 @@ class Worker:
     process_started: float = field(default_factory=time.perf_counter)
     started_at: datetime = field(default_factory=utcnow)
     jobs_done: int = 0
+    _in_flight: int = field(default=0, init=False)
+    _idle_since: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def stop(self) -> None:
         """Stop pulling; the batch in hand is finished or handed back."""
@@ -57,6 +69,7 @@ class Worker:
         decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
         store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
         model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
+        batch_pool = ThreadPoolExecutor(PIPELINE_DEPTH, thread_name_prefix="batch")
         model: Future[Segmenter] = model_pool.submit(build_segmenter, s)
         heartbeat = Heartbeat(self.backends.launcher, self._beat)
         renderer = Renderer(
@@ -69,8 +82,11 @@ class Worker:
                 self.backends.blobs.get(key), max_pixels=s.max_pixels
             ),
         )
+        budget = PixelBudget(s.memory_budget_mp * 1_000_000)
+        device_lock = threading.Lock()
+        slots = threading.BoundedSemaphore(PIPELINE_DEPTH)
         batches = 0
-        idle_since = time.monotonic()
+        self._idle_since = time.monotonic()
         log.info("worker %s started", self.id, extra={"fields": {"worker_id": self.id}})
         try:
             heartbeat.start()
@@ -78,9 +94,12 @@ class Worker:
                 if model.done() and model.exception() is not None:
                     raise model.exception()  # type: ignore[misc]
                 self._drain_dead_letters()
+                if not slots.acquire(timeout=s.poll_s):
+                    continue  # both batches still busy
                 messages = self._pull()
                 if not messages:
-                    if s.idle_exit_s and time.monotonic() - idle_since > s.idle_exit_s:
+                    slots.release()
+                    if self._idle_for() > s.idle_exit_s > 0:
                         log.info("worker %s: idle for %.0f s; exiting", self.id, s.idle_exit_s)
                         break
                     continue
@@ -92,13 +111,16 @@ class Worker:
                     segmenter=model.result,
                     worker=self._worker_info(first=batches == 0),
                     stopping=self.stopping,
+                    budget=budget,
+                    device_lock=device_lock,
                 )
-                self.jobs_done += runner.run(messages)
+                self._in_flight += 1
+                batch_pool.submit(self._run_batch, runner, messages, slots)
                 batches += 1
-                idle_since = time.monotonic()
                 if self.max_batches is not None and batches >= self.max_batches:
                     break
         finally:
+            batch_pool.shutdown(wait=True)  # in-flight batches finish or hand their jobs back
             heartbeat.stop()
             self._goodbye()
             for pool in (decode_pool, store_pool, model_pool):
@@ -106,7 +128,27 @@ class Worker:
         log.info("worker %s exiting after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
-    def _pull(self) -> list:
+    def _run_batch(
+        self, runner: BatchRunner, messages: list[Message], slots: threading.BoundedSemaphore
+    ) -> None:
+        try:
+            finished = runner.run(messages)
+        except Exception:
+            log.exception("worker %s: a batch failed; its messages will be redelivered", self.id)
+            finished = 0
+        finally:
+            with self._lock:
+                self.jobs_done += finished
+                self._in_flight -= 1
+                self._idle_since = time.monotonic()
+            slots.release()
+
+    def _idle_for(self) -> float:
+        """Seconds without any batch in flight (0 while one is)."""
+        with self._lock:
+            return 0.0 if self._in_flight else time.monotonic() - self._idle_since
+
+    def _pull(self) -> list[Message]:
         s = self.settings
         queue = self.backends.queue
         messages = queue.pull(s.batch_size, wait_s=s.poll_s)
