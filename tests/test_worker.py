@@ -293,3 +293,19 @@ def test_the_next_batch_is_segmented_while_the_previous_one_renders(
     renders = [t for kind, t in events if kind == "rendered"]
     assert len(segments) == len(renders) == 2
     assert segments[1] < renders[0], "the second batch waited for the first to render"
+
+
+def test_a_photo_the_segmenter_refuses_fails_alone(
+    worker_settings: Settings, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.segmenters import PickySegmenter
+
+    monkeypatch.setitem(base.SEGMENTERS, "test-picky", PickySegmenter)
+    settings = worker_settings.with_overrides(segmenter="test-picky")
+    good = submit(settings, backends, jpeg_bytes(photo_like(64, 48)))
+    refused = submit(settings, backends, jpeg_bytes(photo_like(77, 48)))
+    run_worker(settings, backends, max_batches=1)
+    assert backends.status.get(good).state is JobState.DONE
+    failed = backends.status.get(refused)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.code == "unsegmentable"

@@ -90,6 +90,8 @@ class BatchRunner:
                 return 0
             try:
                 alphas, seconds = self._segment(items)
+            except InvalidInput:
+                items, alphas, seconds = self._segment_one_by_one(items, leases)
             except Exception as exc:
                 log.exception("segmenting a batch of %d failed", len(items))
                 for item in items:
@@ -165,6 +167,28 @@ class BatchRunner:
             mark = time.perf_counter()
             alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
             return alphas, _since(mark)
+
+    def _segment_one_by_one(
+        self, items: list[_Item], leases: LeaseKeeper
+    ) -> tuple[list[_Item], list[np.ndarray], float]:
+        """A photo the segmenter refuses fails its own job, not its batch-mates'."""
+        kept: list[_Item] = []
+        alphas: list[np.ndarray] = []
+        seconds = 0.0
+        for item in items:
+            try:
+                [alpha], took = self._segment([item])
+            except InvalidInput as exc:
+                self._fail(item, ErrorInfo(code=exc.code, message=exc.message), leases)
+                continue
+            except Exception as exc:
+                log.exception("job %s: segmenting failed", item.job.id)
+                self._retry(item, exc, leases)
+                continue
+            kept.append(item)
+            alphas.append(alpha)
+            seconds += took
+        return kept, alphas, seconds
 
     def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
         job = item.job

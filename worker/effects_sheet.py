@@ -1,13 +1,12 @@
 """``cutout effects-sheet INPUT -o sheet.png``: every effect with its defaults, side by
 side and labelled, so a person can judge the whole catalogue at a glance.
 
-Segmentation is behind :func:`cutout_of`; until the worker's segmenter is wired in it is a
-placeholder (OpenCV GrabCut seeded with a centred rectangle), which the sheet says.
+The cut-out comes from the worker's own path (decode, the configured segmenter, foreground
+colours); without model weights that is the weights-free fallback, and the sheet says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,44 +15,34 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 import effects
+from cutout.cli.serve import resolve_segmenter
 from cutout.errors import InvalidInput
+from cutout.job import ModelInfo
 from cutout.settings import Settings
 from effects import EffectContext
+from worker.compose import compose_cutout
 from worker.decode import decode_image
-
-Segment = Callable[[Path], tuple[np.ndarray, EffectContext]]
+from worker.segmenters.base import build_segmenter
 
 _COLUMNS = 4
 _LABEL_H = 28
 _GAP = 8
 _CHECKER = 12
-_GRABCUT_SIDE = 320
-_PLACEHOLDER_NOTE = "placeholder segmentation (GrabCut)"
 
 
-def cutout_of(path: Path) -> tuple[np.ndarray, EffectContext]:
-    """Decode ``path`` like the worker does (orientation applied, any mode to RGB) and cut
-    the subject out: the RGBA cut-out and a context holding the original. Placeholder:
-    GrabCut on a reduced copy, seeded with a centred rectangle, deterministic."""
+def cutout_of(path: Path, settings: Settings) -> tuple[np.ndarray, EffectContext, ModelInfo]:
+    """Decode ``path`` and cut the subject out as the worker does: the RGBA cut-out, a
+    context holding the original, and the model that segmented it."""
     try:
-        rgb = decode_image(path.read_bytes(), max_pixels=Settings().max_pixels)
+        rgb = decode_image(path.read_bytes(), max_pixels=settings.max_pixels)
     except (InvalidInput, OSError) as exc:
         raise click.ClickException(f"cannot read {path} as an image: {exc}") from exc
-    h, w = rgb.shape[:2]
-    scale = min(1.0, _GRABCUT_SIDE / max(h, w))
-    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))))
-    sh, sw = small.shape[:2]
-    mask = np.zeros((sh, sw), dtype=np.uint8)
-    rect = (sw // 10, sh // 20, max(1, sw * 8 // 10), max(1, sh * 9 // 10))
-    models = (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
-    cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, *models, 5,
-                cv2.GC_INIT_WITH_RECT)  # fmt: skip
-    fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    soft = cv2.GaussianBlur(fg, (0, 0), 1.0)
-    alpha = cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR)
-    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.dstack([rgb, alpha8]), EffectContext(original=rgb)
+    segmenter = build_segmenter(settings)
+    [alpha] = segmenter.segment([rgb])
+    rgba = compose_cutout(
+        rgb, alpha, estimate_foreground=settings.foreground, device=settings.device
+    )
+    return rgba, EffectContext(original=rgb), segmenter.info
 
 
 def render_sheet(
@@ -115,36 +104,33 @@ def _on_checkerboard(rgba: np.ndarray, tile: int) -> Image.Image:
     return canvas.convert("RGB")
 
 
-def build_command(segment: Segment, note: str = "") -> click.Command:
-    """The click command, with ``segment`` turning INPUT into a cut-out and its context."""
-
-    @click.command("effects-sheet")
-    @click.argument(
-        "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-    )
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("sheet.png"),
-        show_default=True,
-        help="PNG to write",
-    )
-    @click.option(
-        "--tile",
-        type=click.IntRange(64, 2048),
-        default=360,
-        show_default=True,
-        help="side of each square tile, px",
-    )
-    def command(input_path: Path, output: Path, tile: int) -> None:
-        """Render every effect with its defaults on INPUT, side by side and labelled."""
-        rgba, ctx = segment(input_path)
-        sheet = render_sheet(rgba, ctx, tile=tile, note=note)
-        sheet.save(output, format="PNG")
-        click.echo(f"wrote {output} ({sheet.width}x{sheet.height}, {len(effects.names())} effects)")
-
-    return command
-
-
-command = build_command(cutout_of, note=_PLACEHOLDER_NOTE)
+@click.command("effects-sheet")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("sheet.png"),
+    show_default=True,
+    help="PNG to write",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(64, 2048),
+    default=360,
+    show_default=True,
+    help="side of each square tile, px",
+)
+@click.pass_obj
+def command(settings: Settings | None, input_path: Path, output: Path, tile: int) -> None:
+    """Render every effect with its defaults on INPUT, side by side and labelled."""
+    settings = resolve_segmenter(settings or Settings.from_env())
+    rgba, ctx, model = cutout_of(input_path, settings)
+    note = f"segmented by {model.name}"
+    if model.fallback:
+        note += " (weights-free FALLBACK, not the real model)"
+    sheet = render_sheet(rgba, ctx, tile=tile, note=note)
+    sheet.save(output, format="PNG")
+    click.echo(f"wrote {output} ({sheet.width}x{sheet.height}, {len(effects.names())} effects)")

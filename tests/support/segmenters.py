@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cutout.errors import InvalidInput
 from cutout.job import ModelInfo
 from worker.segmenters import base
 from worker.segmenters.base import Segmenter
@@ -70,3 +71,12 @@ def child_env(folder: Path) -> dict[str, str]:
     )
     path = [str(folder), str(_ROOT), os.environ.get("PYTHONPATH", "")]
     return {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
+
+
+class PickySegmenter(EllipseSegmenter):
+    """Refuses images 77 pixels wide, as a segmenter refuses an image it cannot use."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if any(image.shape[1] == 77 for image in images):
+            raise InvalidInput("a 77-pixel-wide image cannot be segmented", code="unsegmentable")
+        return super().segment(images)

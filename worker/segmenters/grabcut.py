@@ -78,6 +78,7 @@ def _grabcut(image: np.ndarray) -> np.ndarray:
     bgr: np.ndarray = np.ascontiguousarray(small[:, :, ::-1])
     mask = centre_prior(small_size[1], small_size[0])
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means: same input, same alpha
     try:
         cv2.grabCut(bgr, mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error as exc:  # e.g. an image with a single colour
