@@ -23,9 +23,12 @@ from PIL import Image
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png"]
 LARGE = "photo-12mp.jpg"
+MEMORY_SIZE = (6124, 8165)  # height, width: 50 MP
 
 
-def _prepare(out: Path, mode: str, weights: Path | None, smoke: bool) -> dict[str, Any]:
+def _prepare(
+    out: Path, mode: str, weights: Path | None, smoke: bool, memory: bool
+) -> dict[str, Any]:
     """Write the inputs and (unless given) the random weights; returns the children's spec."""
     from cutout.samples import jpeg_bytes, photo_like
 
@@ -36,6 +39,13 @@ def _prepare(out: Path, mode: str, weights: Path | None, smoke: bool) -> dict[st
     inputs = [str(FIXTURES / name) for name in photos] + [str(out / LARGE)]
     warm_up = out / "warm-up.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 128).save(warm_up)
+    memory_inputs = []
+    if memory:
+        for seed in range(4):
+            path = out / f"photo-50mp-{seed}.jpg"
+            if not path.is_file():
+                path.write_bytes(jpeg_bytes(photo_like(*MEMORY_SIZE[::-1], seed=seed)))
+            memory_inputs.append(str(path))
     pth = weights or out / f"random-{mode}.pth"
     if weights is None:
         click.echo(f"making random {mode} weights calibrated on the inputs (no weights given)")
@@ -52,7 +62,8 @@ def _prepare(out: Path, mode: str, weights: Path | None, smoke: bool) -> dict[st
         "inputs": inputs,
         "warm_up": str(warm_up),
         "out": str(out),
-        "memory_size": [6124, 8165],  # 50 MP
+        "memory_size": list(MEMORY_SIZE),
+        "memory_inputs": memory_inputs,
     }
 
 
@@ -108,7 +119,7 @@ def command(mode: str, weights: Path | None, out: Path, memory: bool, smoke: boo
     """Old service's path (Remover + PNG at Pillow's defaults) against our worker's path."""
     if smoke:
         mode, memory = "fast", False
-    spec = _prepare(out, mode, weights, smoke)
+    spec = _prepare(out, mode, weights, smoke, memory)
     runs = {path: _child(path, spec, out) for path in ("reference", "ours")}
     click.echo(f"mode {mode}, CPU threads {os.cpu_count()}")
     click.echo("input                  wall s: reference  ours  x     CPU s: reference  ours  x")
