@@ -21,16 +21,30 @@ log = logging.getLogger(__name__)
 
 WORKER_COMMAND = (sys.executable, "-m", "worker")
 
+#: glibc malloc tuned for a worker that reuses 50-200 MB image buffers: without it every
+#: large array is fresh mmap'ed memory that must be paged in again, which made the effects
+#: 20-45% slower (effects/README.md, "Measured"); the price is that the process keeps its
+#: peak heap. Variables the operator set are kept.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "4294967295"}
+
 
 class WorkerProcesses:
     """:meth:`start` spawns ``command`` (by default ``python -m worker``) with the settings
     as ``CUTOUT_*`` variables, replacing any ``CUTOUT_*`` the parent had; every other
-    variable (``*_EMULATOR_HOST`` among them) is inherited. Children run in the parent's
-    working directory and process group and share its stdout/stderr."""
+    variable (``*_EMULATOR_HOST`` among them) is inherited, and :data:`ALLOCATOR_ENV` is
+    added. Children run in the parent's working directory and share its stdout/stderr, in
+    its process group or in ``process_group``."""
 
-    def __init__(self, settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        command: Sequence[str] = WORKER_COMMAND,
+        *,
+        process_group: int | None = None,
+    ) -> None:
         self._settings = settings
         self._command = list(command)
+        self._process_group = process_group
         self._lock = threading.Lock()
         self._procs: list[subprocess.Popen[bytes]] = []
 
@@ -39,11 +53,11 @@ class WorkerProcesses:
         if count < 0:
             raise ValueError(f"cannot start {count} workers")
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env.update(self._settings.to_env())
+        env = {**ALLOCATOR_ENV, **env, **self._settings.to_env()}
         with self._lock:
             self._procs = [p for p in self._procs if p.poll() is None]
             for _ in range(count):
-                proc = subprocess.Popen(self._command, env=env)
+                proc = subprocess.Popen(self._command, env=env, process_group=self._process_group)
                 log.info("started worker process %d: %s", proc.pid, " ".join(self._command))
                 self._procs.append(proc)
 

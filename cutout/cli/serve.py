@@ -24,7 +24,7 @@ import click
 from cutout.errors import ConfigurationError
 from cutout.settings import Backend, Settings
 from cutout.weights import download_reachable, local_weights, weight_sources
-from cutout.worker_processes import WORKER_COMMAND
+from cutout.worker_processes import WorkerProcesses
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGINT, request_stop)
     try:
         wait_ready(url, ingest)
-        resident_env = {**env, "CUTOUT_IDLE_EXIT_S": "0"}
-        pool = [_start_worker(resident_env, ingest.pid) for _ in range(workers)]
+        resident = WorkerProcesses(
+            settings.with_overrides(idle_exit_s=0.0), process_group=ingest.pid
+        )
+        resident.start(workers)
         click.secho(
             f"cutout is up: {url}  (data in {settings.data_dir.resolve()}; Ctrl-C stops)",
             fg="green",
@@ -185,22 +187,15 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         while not stopping:
             if ingest.poll() is not None:
                 raise click.ClickException(f"ingest exited with status {ingest.returncode}")
-            for i, worker in enumerate(pool):
-                if worker.poll() is not None:
-                    click.secho(
-                        f"worker exited with status {worker.returncode}; restarting",
-                        fg="yellow",
-                        err=True,
-                    )
-                    pool[i] = _start_worker(resident_env, ingest.pid)
+            missing = workers - len(resident.running())
+            if missing > 0:
+                click.secho(f"{missing} resident worker(s) exited; restarting", fg="yellow",
+                            err=True)  # fmt: skip
+                resident.start(missing)
             time.sleep(0.5)
     finally:
         stop_group(ingest)
         click.echo("cutout stopped", err=True)
-
-
-def _start_worker(env: dict[str, str], group: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(WORKER_COMMAND, env=env, process_group=group)
 
 
 @click.command()
