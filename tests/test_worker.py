@@ -309,3 +309,22 @@ def test_a_photo_the_segmenter_refuses_fails_alone(
     failed = backends.status.get(refused)
     assert failed.state is JobState.FAILED
     assert failed.error is not None and failed.error.code == "unsegmentable"
+
+
+def test_a_24_megapixel_phone_photo_comes_back_at_its_full_size(
+    worker_settings: Settings, backends: Backends
+) -> None:
+    """The old service answered 413 to these; here the model sees a downscaled copy and
+    the result keeps every pixel of the input."""
+    settings = worker_settings.with_overrides(foreground=False)  # tested on its own
+    sideways = np.full((6000, 4000, 3), 120, np.uint8)
+    sideways[1000:5000, 1000:3000] = (200, 140, 90)
+    photo = jpeg_bytes(sideways, quality=80, orientation=6)  # shown 6000x4000
+    job_id = submit(settings, backends, photo)
+    run_worker(settings, backends, max_batches=1)
+    job = backends.status.get(job_id)
+    assert job.state is JobState.DONE, job.error
+    result = job.results["color"]
+    assert (result.width, result.height) == (6000, 4000)
+    image = Image.open(io.BytesIO(backends.blobs.get(result.key)))
+    assert image.size == (6000, 4000) and image.mode == "RGBA"
