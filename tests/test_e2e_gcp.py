@@ -1,7 +1,8 @@
 """End to end on the emulators: photos through ingest (IngestApp) with the GCP adapters,
 worked by the real worker loop, in-process or as ``python -m worker`` subprocesses.
 
-- priorities: with one busy worker, high jobs finish before batch jobs queued earlier;
+- priorities: with one busy worker, high jobs are taken before standard ones and both
+  before batch jobs queued earlier;
 - a job that keeps failing ends in the dead-letter topic and ``failed`` with the reason;
 - a worker killed mid-batch (SIGKILL) loses no job: Pub/Sub redelivers after the ack
   deadline, and every job is finished exactly once;
@@ -52,7 +53,7 @@ from tests.support.segmenters import (
     child_env,
     ellipse_alpha,
 )
-from worker.loop import Worker
+from worker.loop import PIPELINE_DEPTH, Worker
 from worker.segmenters import base
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -123,6 +124,10 @@ def wait_until(done: Callable[[], bool], within_s: float, what: str) -> None:
 
 def states(backends: Backends, ids: Sequence[str]) -> dict[str, JobState]:
     return {job_id: backends.status.get(job_id).state for job_id in ids}
+
+
+def running(backends: Backends, ids: Sequence[str]) -> list[str]:
+    return [job_id for job_id, state in states(backends, ids).items() if state is JobState.RUNNING]
 
 
 def all_finished(backends: Backends, ids: Sequence[str]) -> Callable[[], bool]:
@@ -204,25 +209,29 @@ class GatedSegmenter(EllipseSegmenter):
 def test_high_priority_overtakes_batch_jobs_queued_earlier(e2e_settings: Settings) -> None:
     settings = e2e_settings.with_overrides(segmenter="test-gated")
     ingest = Ingest(settings)
+    backends = ingest.app.service.backends
     photos = sorted(p.name for p in FIXTURES.glob("*.png"))
     batch = [ingest.submit(variant(name, 0), Priority.BATCH) for name in photos]
     with WorkerThread(settings) as worker:
+        # the worker is busy: one batch job on the (gated) device, one more in hand
         assert GatedSegmenter.busy.wait(timeout=60), "the worker never took a job"
+        wait_until(lambda: len(running(backends, batch)) == PIPELINE_DEPTH, 30, "a full pipeline")
+        taken_first = running(backends, batch)
         standard = [ingest.submit(variant(name, 1), Priority.STANDARD) for name in photos]
         high = [ingest.submit(variant(photos[0], 2), Priority.HIGH)]
         high += [ingest.submit_direct(variant(name, 2), Priority.HIGH) for name in photos[1:]]
         GatedSegmenter.gate.set()
         everything = batch + standard + high
-        wait_until(all_finished(ingest.app.service.backends, everything), 90, "all jobs done")
+        wait_until(all_finished(backends, everything), 90, "all jobs done")
     assert worker.error is None
 
     jobs = {job_id: ingest.app.service.get(job_id) for job_id in everything}
     assert {j.state for j in jobs.values()} == {JobState.DONE}
-    finished = sorted(everything, key=lambda i: finished_at(jobs[i]))
-    in_hand = finished[0]
-    assert in_hand in batch, "the busy worker's first job was a batch job"
-    later_batch = [i for i in batch if i != in_hand]
-    assert finished[1:] == high_then(finished[1:], high, standard, later_batch)
+    taken = sorted(everything, key=lambda i: started_at(jobs[i]))
+    assert set(taken[:PIPELINE_DEPTH]) == set(taken_first)
+    later_batch = [i for i in batch if i not in taken_first]
+    rest = taken[PIPELINE_DEPTH:]
+    assert rest == tier_by_tier(rest, high, standard, later_batch)
 
     # results went through GCS: signed URLs to RGBA PNGs of the right size
     for job_id in (high[0], batch[0]):
@@ -236,14 +245,14 @@ def test_high_priority_overtakes_batch_jobs_queued_earlier(e2e_settings: Setting
     assert blob.cache_control and "immutable" in blob.cache_control
 
 
-def finished_at(job: Job) -> float:
-    assert job.timings.finished_at is not None
-    return job.timings.finished_at.timestamp()
+def started_at(job: Job) -> float:
+    assert job.timings.started_at is not None
+    return job.timings.started_at.timestamp()
 
 
-def high_then(order: list[str], *tiers: list[str]) -> list[str]:
+def tier_by_tier(order: list[str], *tiers: list[str]) -> list[str]:
     """``order`` rearranged tier by tier, each tier keeping its own order in ``order``:
-    equal to ``order`` exactly when every tier finished before the next began."""
+    equal to ``order`` exactly when every tier was taken before the next began."""
     return [job_id for tier in tiers for job_id in order if job_id in tier]
 
 

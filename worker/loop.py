@@ -56,6 +56,7 @@ class Worker:
     started_at: datetime = field(default_factory=utcnow)
     jobs_done: int = 0
     _in_flight: int = field(default=0, init=False)
+    _fatal: BaseException | None = field(default=None, init=False)
     _idle_since: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -64,7 +65,8 @@ class Worker:
         self.stopping.set()
 
     def work(self) -> int:
-        """Run until an exit condition; returns the number of jobs finished."""
+        """Run until an exit condition; returns the number of jobs finished. A batch
+        thread that dies with a non-``Exception`` stops the worker and is raised here."""
         s = self.settings
         decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
         store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
@@ -125,6 +127,8 @@ class Worker:
             self._goodbye()
             for pool in (decode_pool, store_pool, model_pool):
                 pool.shutdown(wait=False, cancel_futures=True)
+        if self._fatal is not None:
+            raise self._fatal
         log.info("worker %s exiting after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
@@ -135,6 +139,12 @@ class Worker:
             finished = runner.run(messages)
         except Exception:
             log.exception("worker %s: a batch failed; its messages will be redelivered", self.id)
+            finished = 0
+        except BaseException as exc:
+            # Not a failed batch but a dying process (SystemExit, KeyboardInterrupt): stop
+            # pulling and let work() raise it, as it would without the batch thread.
+            self._fatal = exc
+            self.stopping.set()
             finished = 0
         finally:
             with self._lock:
