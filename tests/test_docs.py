@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cutout.settings import ENV_PREFIX, Settings
+from tests.test_ingest_api import BAD_INPUTS
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -28,3 +29,7 @@ def test_every_setting_is_documented() -> None:
         if ENV_PREFIX + name.upper() not in README
     ]
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+def test_the_readme_counts_the_bad_input_codes_right() -> None:
+    assert f"lists the {len(BAD_INPUTS)} codes a bad request can get" in README

@@ -97,11 +97,14 @@ def _memory(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         Worker(settings=settings, backends=backends, max_batches=1).work()
         jobs = backends.status.find(limit=10)
+    failed = [f"{j.id}: {j.state.value} {j.error}" for j in jobs if j.state.value != "done"]
+    if failed:
+        raise SystemExit("the 50 MP batch did not finish:\n" + "\n".join(failed))
     return {
         "memory_batch": f"4 x {width}x{height} through the worker",
         "memory_batch_s": round(time.perf_counter() - started, 2),
         "memory_peak_rss_gb": round(_peak_rss_gb(), 2),
-        "memory_jobs_done": sum(job.state.value == "done" for job in jobs),
+        "memory_jobs_done": len(jobs),
         "memory_budget_mp": settings.memory_budget_mp,
     }
 

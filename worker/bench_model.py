@@ -3,7 +3,9 @@
 Same random weights (the reference reads the package's ``.pth``, ours the safetensors
 conversion), same inputs (the fixture photos and a generated 12 MP photo-like JPEG stored
 sideways with an EXIF rotation), same machine, one run; each path's cold start measured in
-its own fresh process (worker/bench_child.py). Ends with one JSON line.
+its own fresh process (worker/bench_child.py). Ours runs as the worker is deployed, with
+:data:`~cutout.worker_processes.ALLOCATOR_ENV`; the reference as the old service ran, with
+glibc's defaults. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import click
 import numpy as np
 from PIL import Image
 
+from cutout.worker_processes import ALLOCATOR_ENV
+
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png"]
 LARGE = "photo-12mp.jpg"
-MEMORY_SIZE = (6124, 8165)  # height, width: 50 MP
+MEMORY_SIZE = (6124, 8164)  # height, width: 49.996 MP, just under the 50 MP limit
 
 
 def _prepare(
@@ -42,7 +46,7 @@ def _prepare(
     memory_inputs = []
     if memory:
         for seed in range(4):
-            path = out / f"photo-50mp-{seed}.jpg"
+            path = out / f"photo-{MEMORY_SIZE[1]}x{MEMORY_SIZE[0]}-{seed}.jpg"
             if not path.is_file():
                 path.write_bytes(jpeg_bytes(photo_like(*MEMORY_SIZE[::-1], seed=seed)))
             memory_inputs.append(str(path))
@@ -50,11 +54,10 @@ def _prepare(
     if weights is None:
         click.echo(f"making random {mode} weights calibrated on the inputs (no weights given)")
         _random_weights(pth, mode, inputs)
-    safetensors = pth.with_suffix(".safetensors")
-    if not safetensors.is_file():
-        from worker.convert_weights import convert
+    safetensors = out / f"{pth.stem}.safetensors"
+    from worker.convert_weights import convert
 
-        convert(pth, safetensors)
+    convert(pth, safetensors)  # always: a file left by an earlier run may hold other weights
     return {
         "mode": mode,
         "pth": str(pth),
@@ -80,6 +83,8 @@ def _child(path: str, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     spec_file = out / f"spec-{path}.json"
     spec_file.write_text(json.dumps({**spec, "spawned_at": time.time()}))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    if path != "reference":  # our worker runs with it wherever it is deployed
+        env = {**ALLOCATOR_ENV, **env}
     done = subprocess.run(
         [sys.executable, "-m", "worker.bench_child", path, str(spec_file)],
         capture_output=True,
