@@ -232,6 +232,8 @@ def test_high_priority_overtakes_batch_jobs_queued_earlier(e2e_settings: Setting
     later_batch = [i for i in batch if i not in taken_first]
     rest = taken[PIPELINE_DEPTH:]
     assert rest == tier_by_tier(rest, high, standard, later_batch)
+    last_high = max(finished_at(jobs[i]) for i in high)
+    assert all(finished_at(jobs[i]) > last_high for i in later_batch), "a batch job overtook"
 
     # results went through GCS: signed URLs to RGBA PNGs of the right size
     for job_id in (high[0], batch[0]):
@@ -248,6 +250,11 @@ def test_high_priority_overtakes_batch_jobs_queued_earlier(e2e_settings: Setting
 def started_at(job: Job) -> float:
     assert job.timings.started_at is not None
     return job.timings.started_at.timestamp()
+
+
+def finished_at(job: Job) -> float:
+    assert job.timings.finished_at is not None
+    return job.timings.finished_at.timestamp()
 
 
 def tier_by_tier(order: list[str], *tiers: list[str]) -> list[str]:
