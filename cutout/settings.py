@@ -67,7 +67,9 @@ class Settings(BaseModel):
     model_dtype: str = Field(
         "fp32", pattern="^(fp32|bf16|fp16)$", description="inference precision (autocast)"
     )
-    channels_last: bool = Field(True, description="channels-last convolutions")
+    channels_last: bool = Field(
+        False, description="channels-last convolutions (slower on CPU: worker/MODEL.md)"
+    )
     foreground: bool = Field(True, description="estimate foreground colours at edges")
 
     # the worker loop
