@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cutout.backends import Backends, open_backends
-from cutout.job import ClientInfo, JobState, OutputSpec, Priority
+from cutout.job import ClientInfo, Job, JobState, OutputSpec, Priority
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import IngestService, Submission
@@ -65,18 +65,22 @@ def run_worker(settings: Settings, backends: Backends, **kw: object) -> Worker:
     return worker
 
 
+def work_one(settings: Settings, backends: Backends, photo: bytes) -> tuple[Job, Image.Image]:
+    """Submit ``photo`` for ``color``, run one batch; the finished job and its image."""
+    job_id = submit(settings, backends, photo)
+    run_worker(settings, backends, max_batches=1)
+    job = backends.status.get(job_id)
+    assert job.state is JobState.DONE, job.error
+    return job, Image.open(io.BytesIO(backends.blobs.get(job.results["color"].key)))
+
+
 def test_a_job_is_segmented_composed_stored_and_recorded(
     worker_settings: Settings, backends: Backends
 ) -> None:
     photo = jpeg_bytes(photo_like(320, 240), orientation=6)  # displayed as 240x320
-    job_id = submit(worker_settings, backends, photo)
-    run_worker(worker_settings, backends, max_batches=1)
-
-    job = backends.status.get(job_id)
-    assert job.state is JobState.DONE, job.error
+    job, image = work_one(worker_settings, backends, photo)
     result = job.results["color"]
     assert (result.width, result.height) == (240, 320)
-    image = Image.open(io.BytesIO(backends.blobs.get(result.key)))
     assert image.format == "PNG" and image.mode == "RGBA" and image.size == (240, 320)
     alpha = np.asarray(image)[..., 3]
     assert np.array_equal(alpha, ellipse_alpha(320, 240))
@@ -320,11 +324,7 @@ def test_a_24_megapixel_phone_photo_comes_back_at_its_full_size(
     sideways = np.full((6000, 4000, 3), 120, np.uint8)
     sideways[1000:5000, 1000:3000] = (200, 140, 90)
     photo = jpeg_bytes(sideways, quality=80, orientation=6)  # shown 6000x4000
-    job_id = submit(settings, backends, photo)
-    run_worker(settings, backends, max_batches=1)
-    job = backends.status.get(job_id)
-    assert job.state is JobState.DONE, job.error
+    job, image = work_one(settings, backends, photo)
     result = job.results["color"]
     assert (result.width, result.height) == (6000, 4000)
-    image = Image.open(io.BytesIO(backends.blobs.get(result.key)))
     assert image.size == (6000, 4000) and image.mode == "RGBA"

@@ -73,7 +73,7 @@ def _memory(spec: dict[str, Any]) -> dict[str, Any]:
     import hashlib
     import tempfile
 
-    from cutout.job import EffectRequest, InputInfo, Job, Priority, new_job_id
+    from cutout.job import EffectRequest, InputInfo, Job, JobState, Priority, new_job_id
     from cutout.local import open_local_backends
     from cutout.settings import Settings
     from worker.loop import Worker
@@ -97,7 +97,7 @@ def _memory(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         Worker(settings=settings, backends=backends, max_batches=1).work()
         jobs = backends.status.find(limit=10)
-    failed = [f"{j.id}: {j.state.value} {j.error}" for j in jobs if j.state.value != "done"]
+    failed = [f"{j.id}: {j.state.value} {j.error}" for j in jobs if j.state is not JobState.DONE]
     if failed:
         raise SystemExit("the 50 MP batch did not finish:\n" + "\n".join(failed))
     return {
