@@ -1,0 +1,89 @@
+"""The error-code catalogue: every machine-readable code a client or a job document can
+carry, written once, with what it means.
+
+Codes are ``str`` enums, so ``ErrorCode.IMAGE_CORRUPT == "image_corrupt"`` and they
+serialise as plain strings. ``effects`` cannot import cutout (dependencies point one way),
+so its three codes are listed here too and a test ties them to ``effects.errors``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # -- generic classes (cutout.errors defaults) -----------------------------------------
+    ERROR = "error"
+    INVALID_INPUT = "invalid_input"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    TRANSIENT = "transient"
+    CONFIGURATION = "configuration"
+    INTERNAL = "internal"
+
+    # -- the photo ------------------------------------------------------------------------
+    EMPTY_FILE = "empty_file"
+    DECOMPRESSION_BOMB = "decompression_bomb"
+    IMAGE_CORRUPT = "image_corrupt"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_TRUNCATED = "image_truncated"
+
+    # -- the request ----------------------------------------------------------------------
+    MALFORMED_REQUEST = "malformed_request"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    ROUTE_NOT_FOUND = "route_not_found"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_JSON = "invalid_json"
+    INVALID_QUERY = "invalid_query"
+    MISSING_FILE = "missing_file"
+    AMBIGUOUS_INPUT = "ambiguous_input"
+    TOO_MANY_FILES = "too_many_files"
+    UNEXPECTED_FILE_FIELD = "unexpected_file_field"
+    INVALID_EFFECTS = "invalid_effects"
+    TOO_MANY_EFFECTS = "too_many_effects"
+    DUPLICATE_EFFECT = "duplicate_effect"
+    PARAMS_WITHOUT_EFFECT = "params_without_effect"
+    INVALID_PARAMS_JSON = "invalid_params_json"
+    BACKGROUND_WITHOUT_EFFECT = "background_without_effect"
+    INVALID_FORMAT = "invalid_format"
+    INVALID_OUTPUT = "invalid_output"
+    INVALID_PRIORITY = "invalid_priority"
+    INVALID_BATCH_ID = "invalid_batch_id"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    INVALID_UPLOAD_ID = "invalid_upload_id"
+    UPLOAD_NOT_FOUND = "upload_not_found"
+    JOB_NOT_FOUND = "job_not_found"
+    BLOB_NOT_FOUND = "blob_not_found"
+    INVALID_ID = "invalid_id"
+    INVALID_KEY = "invalid_key"
+    INVALID_TTL = "invalid_ttl"
+
+    # -- effects (mirrored from effects.errors) -------------------------------------------
+    EFFECT_ERROR = "effect_error"
+    UNKNOWN_EFFECT = "unknown_effect"
+    INVALID_PARAMS = "invalid_params"
+
+    # -- callers --------------------------------------------------------------------------
+    MISSING_API_KEY = "missing_api_key"
+    INVALID_API_KEY = "invalid_api_key"
+    FORBIDDEN = "forbidden"
+    FORBIDDEN_CALLER = "forbidden_caller"
+    PRIORITY_NOT_ALLOWED = "priority_not_allowed"
+    MISSING_TOKEN = "missing_token"
+    INVALID_TOKEN = "invalid_token"
+    BAD_SIGNATURE = "bad_signature"
+    URL_EXPIRED = "url_expired"
+
+    # -- the service ----------------------------------------------------------------------
+    DB_BUSY = "db_busy"
+    ENQUEUE_FAILED = "enqueue_failed"
+
+    # -- a job's outcome (job.error / effect_errors) ----------------------------------------
+    INPUT_MISSING = "input_missing"
+    EFFECT_FAILED = "effect_failed"
+    ALL_EFFECTS_FAILED = "all_effects_failed"
+    DEAD_LETTERED = "dead_lettered"
