@@ -41,6 +41,7 @@ def test_every_route_has_a_handler_and_a_request_model_or_none() -> None:
     for route in ROUTES:
         assert callable(getattr(IngestApp, f"on_{route.endpoint}")), route.endpoint
         assert route.request is None or issubclass(route.request, RequestModel)
+        assert route.request is None or route.request.model_json_schema()["properties"]
         assert route.summary
     assert len({(r.method, r.path) for r in ROUTES}) == len(ROUTES)
 
