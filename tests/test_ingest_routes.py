@@ -5,13 +5,16 @@ blob URLs. Real local adapters throughout."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
+import ingest
 from cutout.backends import open_backends
 from cutout.settings import Settings
 from ingest.app import IngestApp
@@ -103,3 +106,10 @@ def test_an_unexpected_exception_is_a_logged_500_without_details(
     assert response.get_json()["error"]["code"] == "internal"
     assert "secret" not in response.get_data(as_text=True)
     assert "secret internals" in caplog.text
+
+
+def test_ingest_never_imports_an_adapter_family() -> None:
+    """Ingest reaches adapters only through Backends (blob URLs through BlobRoutes)."""
+    sources = Path(ingest.__file__).parent.glob("*.py")
+    offenders = [p.name for p in sources if re.search(r"cutout\.(local|gcp)\b", p.read_text())]
+    assert offenders == []
