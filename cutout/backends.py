@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cutout.ports import BlobStore, JobQueue, Launcher, StatusStore
+from cutout.ports.blob_routes import BlobRoutes
 from cutout.settings import Backend, Settings
 
 
@@ -14,6 +15,8 @@ class Backends:
     queue: JobQueue
     status: StatusStore
     launcher: Launcher
+    #: Serves ``blobs``' signed URLs where no storage service does (the local family).
+    blob_routes: BlobRoutes | None = None
 
 
 def open_backends(settings: Settings) -> Backends:

@@ -81,6 +81,7 @@ class ErrorCode(StrEnum):
     # -- the service ----------------------------------------------------------------------
     DB_BUSY = "db_busy"
     ENQUEUE_FAILED = "enqueue_failed"
+    SCALE_FAILED = "scale_failed"
 
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"

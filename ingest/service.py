@@ -1,6 +1,7 @@
 """What ingest does, without HTTP: validate a submission, answer from the result cache,
-store the upload, create the job, publish it. The HTTP layer (ingest/app.py) only parses
-requests into :class:`Submission` and maps our errors to status codes.
+store the upload, create the job, publish it; list jobs, hand out upload URLs, serve
+signed blob URLs, scale workers. The HTTP edge (ingest/app.py) only parses requests
+(ingest/parsing.py) and maps our errors to status codes.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import effects
 from cutout import job as contract
 from cutout.backends import Backends
+from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
 from cutout.imaging import inspect_image
 from cutout.job import (
@@ -28,8 +30,12 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.ports.blob_routes import BlobRoutes
+from cutout.ports.blobstore import BlobInfo
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
+from ingest.presenting import job_view
+from ingest.uploads import DirectUploads
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ class IngestService:
         self.settings = settings
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
+        self.uploads = DirectUploads(settings, backends.blobs)
 
     # -- submissions ------------------------------------------------------------------
 
@@ -117,7 +124,7 @@ class IngestService:
             return replay
         if job.state is JobState.QUEUED:
             self._publish(job)
-            self.scale()
+            self.try_scale()
         log.info(
             "job %s accepted",
             job.id,
@@ -132,13 +139,15 @@ class IngestService:
         if len(requested) > self.settings.max_effects:
             raise InvalidInput(
                 f"{len(requested)} effects requested; at most {self.settings.max_effects}",
-                code="too_many_effects",
+                code=ErrorCode.TOO_MANY_EFFECTS,
             )
         seen: set[str] = set()
         out = []
         for name, params in requested:
             if name in seen:
-                raise InvalidInput(f"effect {name!r} is requested twice", code="duplicate_effect")
+                raise InvalidInput(
+                    f"effect {name!r} is requested twice", code=ErrorCode.DUPLICATE_EFFECT
+                )
             seen.add(name)
             try:
                 canonical = effects.validate(name, params)
@@ -147,15 +156,29 @@ class IngestService:
             out.append(EffectRequest(name=name, params=canonical))
         return out
 
+    # -- scaling --------------------------------------------------------------------
+
     def scale(self, *, warm: bool = False) -> ScaleResult | None:
-        """Make sure enough workers run (see cutout/scaling.py). A failure here never fails
-        the upload: the job is queued, and the next upload or /v1/scale tries again."""
+        """Make sure enough workers run (see cutout/scaling.py); ``None`` with autoscaling
+        off. A failure raises :class:`TransientError` (code ``scale_failed``), so the
+        periodic ``POST /v1/scale`` answers 503 and Cloud Scheduler records it."""
         if not self.settings.autoscale:
             return None
         try:
             return self.scaler.ensure(warm=warm)
-        except Exception:
-            log.exception("scaling workers failed; the periodic /v1/scale will retry")
+        except Exception as exc:
+            log.exception("scaling workers failed")
+            raise TransientError(
+                f"scaling workers failed: {exc}", code=ErrorCode.SCALE_FAILED
+            ) from exc
+
+    def try_scale(self, *, warm: bool = False) -> ScaleResult | None:
+        """:meth:`scale` where a failure must not fail the request (it is logged): an
+        upload (its job is queued, and the next upload or /v1/scale tries again) and a
+        warm-up hint from the page."""
+        try:
+            return self.scale(warm=warm)
+        except TransientError:
             return None
 
     # -- reading ----------------------------------------------------------------------
@@ -164,86 +187,59 @@ class IngestService:
         try:
             return self.backends.status.get(job_id)
         except NotFound as exc:
-            raise NotFound(f"no job with id {job_id!r}", code="job_not_found") from exc
+            raise NotFound(f"no job with id {job_id!r}", code=ErrorCode.JOB_NOT_FOUND) from exc
 
     def present(self, job: Job) -> dict[str, Any]:
-        """The job as clients see it: results carry URLs, internals stay out."""
+        """The job as clients see it (ingest/presenting.py), its results' URLs signed."""
         ttl = self.settings.url_ttl_s
-        return {
-            "id": job.id,
-            "state": job.state.value,
-            "priority": job.priority.value,
-            "effects": [e.model_dump(mode="json") for e in job.effects],
-            "output": job.output.model_dump(mode="json"),
-            "input": {
-                "width": job.input.width,
-                "height": job.input.height,
-                "format": job.input.format,
-                "bytes": job.input.bytes,
-            },
-            "results": {
-                name: {
-                    "url": self.backends.blobs.url(r.key, ttl_s=ttl),
-                    "format": r.format,
-                    "width": r.width,
-                    "height": r.height,
-                    "bytes": r.bytes,
-                }
-                for name, r in job.results.items()
-            },
-            "effect_errors": {
-                name: e.model_dump(mode="json") for name, e in job.effect_errors.items()
-            },
-            "error": job.error.model_dump(mode="json") if job.error else None,
-            "attempts": job.attempts,
-            "timings": job.timings.model_dump(mode="json"),
-            "model": job.model.model_dump(mode="json") if job.model else None,
-            "worker": job.worker.model_dump(mode="json") if job.worker else None,
-            "batch_id": job.client.batch_id,
-            "created_at": job.created_at.isoformat(),
-            "updated_at": job.updated_at.isoformat(),
-        }
+        return job_view(job, lambda key: self.backends.blobs.url(key, ttl_s=ttl))
 
-    # -- direct uploads ---------------------------------------------------------------
+    def list_jobs(
+        self, key_id: str, *, state: JobState | None, batch_id: str | None, limit: int
+    ) -> list[Job]:
+        """The caller's jobs matching every given filter, newest first, at most ``limit``."""
+        return self.backends.status.find(
+            state=state, client_key=key_id, batch_id=batch_id, limit=limit
+        )
 
     def new_upload(self, content_type: str) -> dict[str, Any]:
-        """A one-time URL to PUT a photo straight into storage; the id then goes into
-        ``POST /v1/jobs`` as ``upload_id`` instead of a file."""
-        upload_id = uuid.uuid4().hex
-        ttl = self.settings.url_ttl_s
-        url = self.backends.blobs.upload_url(
-            _upload_key(upload_id), content_type=content_type, ttl_s=ttl
-        )
-        return {
-            "upload_id": upload_id,
-            "url": url,
-            "method": "PUT",
-            "headers": {"Content-Type": content_type},
-            "expires_in": ttl,
-            "max_bytes": self.settings.max_upload_bytes,
-        }
+        """A one-time direct-upload URL (ingest/uploads.py)."""
+        return self.uploads.offer(content_type)
+
+    # -- signed blob URLs (the families whose storage serves none itself) -------------
+
+    @property
+    def serves_blobs(self) -> bool:
+        return self.backends.blob_routes is not None
+
+    def read_blob(self, key: str, *, expires: str, sig: str) -> tuple[BlobInfo, bytes]:
+        return self._blob_routes().read(key, expires=expires, sig=sig)
+
+    def write_blob(
+        self, key: str, body: Callable[[], bytes], *, content_type: str, expires: str, sig: str
+    ) -> None:
+        self._blob_routes().write(key, body, content_type=content_type, expires=expires, sig=sig)
+
+    def _blob_routes(self) -> BlobRoutes:
+        if self.backends.blob_routes is None:
+            raise NotFound("these backends serve no blob URLs", code=ErrorCode.ROUTE_NOT_FOUND)
+        return self.backends.blob_routes
 
     # -- helpers ----------------------------------------------------------------------
 
     def _input_bytes(self, sub: Submission) -> tuple[bytes, str | None]:
+        """The photo's bytes, and its key when it was uploaded directly."""
         if sub.upload_id is None:
             if sub.data is None:
-                raise InvalidInput("send the photo as the 'file' field", code="missing_file")
+                raise InvalidInput(
+                    "send the photo as the 'file' field", code=ErrorCode.MISSING_FILE
+                )
             return sub.data, None
         if sub.data is not None:
             raise InvalidInput(
-                "send either a 'file' or an 'upload_id', not both", code="ambiguous_input"
+                "send either a 'file' or an 'upload_id', not both", code=ErrorCode.AMBIGUOUS_INPUT
             )
-        key = _upload_key(sub.upload_id)
-        info = self.backends.blobs.stat(key)
-        if info is None:
-            raise NotFound(f"no upload with id {sub.upload_id!r}", code="upload_not_found")
-        if info.size > self.settings.max_upload_bytes:
-            raise InvalidInput(
-                f"the upload has {info.size} bytes; the limit is {self.settings.max_upload_bytes}",
-                code="too_large",
-            )
-        return self.backends.blobs.get(key), key
+        return self.uploads.read(sub.upload_id)
 
     def _attach_background(
         self, requested: list[tuple[str, dict[str, Any]]], background: bytes | None
@@ -254,14 +250,14 @@ class IngestService:
             if name == "background" and "image" in params:
                 raise InvalidInput(
                     "background's 'image' is set by uploading a 'background' file",
-                    code="invalid_params",
+                    code=ErrorCode.INVALID_PARAMS,
                 )
         if background is None:
             return requested
         if "background" not in [name for name, _ in requested]:
             raise InvalidInput(
                 "a 'background' file was sent but the background effect was not requested",
-                code="background_without_effect",
+                code=ErrorCode.BACKGROUND_WITHOUT_EFFECT,
             )
         info = inspect_image(background, max_pixels=self.settings.max_pixels)
         key = f"uploads/{hashlib.sha256(background).hexdigest()}"
@@ -279,7 +275,7 @@ class IngestService:
         if existing.request_fingerprint != fingerprint:
             raise Conflict(
                 "this Idempotency-Key was already used with a different request",
-                code="idempotency_conflict",
+                code=ErrorCode.IDEMPOTENCY_CONFLICT,
             )
         return Accepted(job=existing, cached=False, replayed=True)
 
@@ -318,9 +314,3 @@ class IngestService:
             raise TransientError(
                 "the job could not be queued; try again", code="enqueue_failed"
             ) from exc
-
-
-def _upload_key(upload_id: str) -> str:
-    if not upload_id.isalnum() or len(upload_id) > 64:
-        raise InvalidInput(f"malformed upload id {upload_id!r}", code="invalid_upload_id")
-    return f"uploads/direct/{upload_id}"

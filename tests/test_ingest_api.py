@@ -267,6 +267,7 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
         ),
     ),
     ("bad_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
+    ("invalid_query", 400, lambda c: c.get("/v1/jobs?limit=5000")),
 ]
 
 
@@ -379,3 +380,40 @@ def test_clients_cannot_point_the_background_at_a_blob(client: Client) -> None:
     response = post(client, png(), effects="background", params=params)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_params"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=-5", "limit=many", "state=lost"])
+def test_an_out_of_range_listing_query_is_refused_not_clamped(client: Client, query: str) -> None:
+    response = client.get(f"/v1/jobs?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_query"
+    assert query.split("=")[0] in error["message"]
+
+
+def test_listing_honours_its_limit_at_the_bounds(client: Client) -> None:
+    for i in range(3):
+        post(client, png(10 + i, 10))
+    assert len(client.get("/v1/jobs?limit=1").get_json()["jobs"]) == 1
+    assert len(client.get("/v1/jobs?limit=1000").get_json()["jobs"]) == 3
+
+
+def test_an_image_never_arrives_inside_json(client: Client) -> None:
+    response = client.post("/v1/jobs", json={"file": "aGVsbG8=", "effects": "color"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "missing_file"
+
+
+def test_a_blob_upload_with_a_bad_signature_is_refused_before_its_body_is_read(
+    client: Client,
+) -> None:
+    big = b"\0" * (3 * 1024 * 1024)  # over the 2 MB limit: refused as forged, not as too large
+    response = client.put("/v1/blobs/uploads/direct/abc?expires=1&sig=00", data=big)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (403, "bad_signature")
+
+
+def test_a_signed_blob_upload_over_the_limit_is_too_large(client: Client) -> None:
+    upload = client.post("/v1/uploads?content_type=image/png").get_json()
+    path = upload["url"].split("127.0.0.1:8080", 1)[1]
+    response = client.put(path, data=b"\0" * (3 * 1024 * 1024))
+    assert (response.status_code, response.get_json()["error"]["code"]) == (413, "too_large")

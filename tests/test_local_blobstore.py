@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cutout.errors import ConfigurationError, Conflict, InvalidInput
+from cutout.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from cutout.local.blob_routes import LocalBlobRoutes
 from cutout.local.blobstore import LocalBlobStore, verify_signature
+from cutout.ports.blob_routes import SignedUrlRefused
 
 SECRET = "s3cret"
 
@@ -125,3 +127,37 @@ def test_verify_signature(store: LocalBlobStore) -> None:
     assert code(key="results/../x.png") == "bad_signature"
     # a forged expiry is refused as forged, not as expired
     assert code(expires="1", now=now) == "bad_signature"
+
+
+def test_blob_routes_serve_signed_urls_and_read_no_body_for_a_forged_one(
+    store: LocalBlobStore,
+) -> None:
+    routes = LocalBlobRoutes(store, SECRET)
+    put = query(store.upload_url("uploads/direct/u", content_type="image/png", ttl_s=60))
+    read: list[str] = []
+
+    def body() -> bytes:
+        read.append("read")
+        return b"photo"
+
+    with pytest.raises(SignedUrlRefused):
+        routes.write(
+            "uploads/direct/u", body, content_type="image/png", expires=put["expires"], sig="0"
+        )
+    with pytest.raises(SignedUrlRefused):  # a read URL's signature does not allow a write
+        get = query(store.url("uploads/direct/u", ttl_s=60))
+        routes.write("uploads/direct/u", body, content_type="image/png", **get)
+    assert read == [] and store.stat("uploads/direct/u") is None
+
+    routes.write(
+        "uploads/direct/u", body, content_type="image/png", expires=put["expires"], sig=put["sig"]
+    )
+    info, data = routes.read("uploads/direct/u", **query(store.url("uploads/direct/u", ttl_s=60)))
+    assert (info.content_type, data, read) == ("image/png", b"photo", ["read"])
+    with pytest.raises(NotFound) as missing:
+        routes.read("uploads/none", **query(store.url("uploads/none", ttl_s=60)))
+    assert missing.value.code == "blob_not_found"
+    expired = LocalBlobRoutes(store, SECRET, clock=lambda: time.time() + 120)
+    with pytest.raises(SignedUrlRefused) as late:
+        expired.read("uploads/direct/u", **query(store.url("uploads/direct/u", ttl_s=60)))
+    assert late.value.code == "url_expired"

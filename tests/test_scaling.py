@@ -165,3 +165,26 @@ def test_a_broken_launcher_never_fails_the_upload(
     )
     response = wsgi_client(app).post("/v1/jobs", data=body, headers={"Content-Type": content_type})
     assert response.status_code == 202
+
+
+def test_a_failed_scale_answers_503_so_the_scheduler_sees_it(
+    scaled_app: tuple[IngestApp, RecordingLauncher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, recorder = scaled_app
+    client = wsgi_client(app)
+
+    def unavailable() -> dict[str, int]:
+        raise OSError("queue unavailable")
+
+    monkeypatch.setattr(app.service.backends.queue, "depth", unavailable)
+    photo = (io.BytesIO(jpeg_bytes(photo_like(40, 30))), "p.jpg")
+    assert (
+        client.post("/v1/jobs", data={"file": photo}).status_code == 202
+    )  # scaling never fails it
+    response = client.post("/v1/scale")
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error["code"] == "scale_failed"
+    assert "queue unavailable" in error["message"]
+    assert client.post("/v1/warm").get_json() == {"autoscale": False}  # a hint: only logged
+    assert recorder.starts == []

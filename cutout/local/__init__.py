@@ -4,6 +4,7 @@ heartbeats, subprocesses for workers. Nothing to install or run beyond Python.""
 from __future__ import annotations
 
 from cutout.backends import Backends
+from cutout.local.blob_routes import LocalBlobRoutes
 from cutout.local.blobstore import LocalBlobStore
 from cutout.local.launcher import LocalLauncher
 from cutout.local.queue import SqliteJobQueue
@@ -14,17 +15,21 @@ from cutout.settings import Settings, local_url_secret
 def open_local_backends(settings: Settings) -> Backends:
     """Adapters over ``settings.data_dir`` (blobs in ``blobs/``, the rest in ``cutout.db``);
     every process opening the same data directory shares the same state."""
+    secret = local_url_secret(settings)
+    blobs = LocalBlobStore(settings.blob_dir, settings.public_url, secret)
     return Backends(
-        blobs=LocalBlobStore(settings.blob_dir, settings.public_url, local_url_secret(settings)),
+        blobs=blobs,
         queue=SqliteJobQueue(
             settings.db_path, lease_s=settings.lease_s, max_attempts=settings.max_attempts
         ),
         status=SqliteStatusStore(settings.db_path),
         launcher=LocalLauncher(settings),
+        blob_routes=LocalBlobRoutes(blobs, secret),
     )
 
 
 __all__ = [
+    "LocalBlobRoutes",
     "LocalBlobStore",
     "LocalLauncher",
     "SqliteJobQueue",

@@ -32,7 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from cutout.ports.blob_routes import SignedUrlRefused
 from cutout.ports.blobstore import BlobInfo, BlobStore, check_key
 
 _MAGIC = b"cutout-blob/1 "
@@ -155,22 +157,22 @@ def verify_signature(
 ) -> None:
     """Check a blob URL's ``expires`` and ``sig`` for ``operation`` (the request's method:
     ``GET`` or ``PUT``; ``HEAD`` counts as ``GET``). Raises
-    :class:`~cutout.errors.InvalidInput` with code ``bad_signature`` (malformed or
-    tampered: answer 403) or ``url_expired`` (answer 403 or 410); returns ``None`` if valid.
+    :class:`~cutout.ports.blob_routes.SignedUrlRefused` (an InvalidInput) with code
+    ``bad_signature`` (malformed or tampered) or ``url_expired``; returns ``None`` if valid.
     The comparison is constant-time."""
     method = "GET" if operation.upper() == "HEAD" else operation.upper()
     try:
         expires_at = int(expires)
         check_key(key)
     except (ValueError, InvalidInput) as exc:
-        raise InvalidInput(f"malformed blob URL for {key!r}", code="bad_signature") from exc
+        raise SignedUrlRefused(f"malformed blob URL for {key!r}") from exc
     if method not in (READ, WRITE):
-        raise InvalidInput(f"blob URLs do not allow {operation}", code="bad_signature")
+        raise SignedUrlRefused(f"blob URLs do not allow {operation}")
     expected = _sign(secret, key, method, expires_at)
     if not hmac.compare_digest(expected.encode(), sig.encode()):
-        raise InvalidInput(f"bad signature on the URL for {key!r}", code="bad_signature")
+        raise SignedUrlRefused(f"bad signature on the URL for {key!r}")
     if now > expires_at:
-        raise InvalidInput(f"the URL for {key!r} expired", code="url_expired")
+        raise SignedUrlRefused(f"the URL for {key!r} expired", code=ErrorCode.URL_EXPIRED)
 
 
 def _read_header(fh: BinaryIO, key: str) -> BlobInfo:

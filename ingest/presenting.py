@@ -1,0 +1,44 @@
+"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cutout.job import Job
+
+
+def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
+    """The JSON body of ``GET /v1/jobs/{id}``; ``url`` turns a result's key into a URL."""
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "priority": job.priority.value,
+        "effects": [e.model_dump(mode="json") for e in job.effects],
+        "output": job.output.model_dump(mode="json"),
+        "input": {
+            "width": job.input.width,
+            "height": job.input.height,
+            "format": job.input.format,
+            "bytes": job.input.bytes,
+        },
+        "results": {
+            name: {
+                "url": url(r.key),
+                "format": r.format,
+                "width": r.width,
+                "height": r.height,
+                "bytes": r.bytes,
+            }
+            for name, r in job.results.items()
+        },
+        "effect_errors": {name: e.model_dump(mode="json") for name, e in job.effect_errors.items()},
+        "error": job.error.model_dump(mode="json") if job.error else None,
+        "attempts": job.attempts,
+        "timings": job.timings.model_dump(mode="json"),
+        "model": job.model.model_dump(mode="json") if job.model else None,
+        "worker": job.worker.model_dump(mode="json") if job.worker else None,
+        "batch_id": job.client.batch_id,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }

@@ -1,0 +1,78 @@
+"""The route table: every route ingest answers, written once.
+
+Each :class:`Route` names its method and path, the ``IngestApp.on_<endpoint>`` method
+that answers it, the request model its inputs are parsed into (ingest/models.py),
+whether the caller's API key is identified first, and the renderer of its error bodies.
+The app builds its URL map from this table and an API description can be generated from
+it and the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from werkzeug.routing import Map, Rule
+
+from ingest.errors import ErrorRenderer, error_body
+from ingest.models import (
+    BlobUploadQuery,
+    JobListQuery,
+    RequestModel,
+    SignedUrlQuery,
+    SubmissionRequest,
+    UploadQuery,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    endpoint: str  # answered by IngestApp.on_<endpoint>
+    summary: str
+    request: type[RequestModel] | None = None  # passed to the handler as ``parsed``
+    identify: bool = False  # the caller's key is checked before the body is read
+    render_error: ErrorRenderer = error_body
+    serves_blobs: bool = False  # mounted only when the backends offer BlobRoutes
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", "page", "the web page"),
+    Route("GET", "/healthz", "health", "liveness"),
+    Route("GET", "/v1/effects", "effects", "the effect catalogue and the output formats"),
+    Route("POST", "/v1/jobs", "submit", "submit a photo", SubmissionRequest, identify=True),
+    Route("GET", "/v1/jobs", "list_jobs", "the caller's jobs", JobListQuery, identify=True),
+    Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until it is finished"),
+    Route("POST", "/v1/uploads", "new_upload", "a direct-upload URL", UploadQuery, identify=True),
+    Route("POST", "/v1/warm", "warm", "have a worker starting before the upload"),
+    Route("POST", "/v1/scale", "scale", "the periodic backlog check (Cloud Scheduler)"),
+    Route(
+        "GET",
+        "/v1/blobs/<path:key>",
+        "blob_get",
+        "read by signed URL",
+        SignedUrlQuery,
+        serves_blobs=True,
+    ),
+    Route(
+        "PUT",
+        "/v1/blobs/<path:key>",
+        "blob_put",
+        "upload by signed URL",
+        BlobUploadQuery,
+        serves_blobs=True,
+    ),
+)
+
+
+def route_map(routes: Iterable[Route], *, serves_blobs: bool) -> Map:
+    """The URL map of ``routes``; each rule's endpoint is its :class:`Route`. Blob routes
+    are left out unless the backends serve blob URLs (the cloud stores serve their own)."""
+    return Map(
+        [
+            Rule(route.path, endpoint=route, methods=[route.method])
+            for route in routes
+            if serves_blobs or not route.serves_blobs
+        ]
+    )
