@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -176,7 +176,7 @@ def test_redis_counters_expire_with_their_window(redis_url: str) -> None:
     limiter = _limiter(redis_url)
     limiter.check(ANON, images=1)
     client = redis.Redis.from_url(redis_url)
-    ttls = {key.decode(): client.ttl(key) for key in client.scan_iter("*")}
+    ttls = {key.decode(): cast(int, client.ttl(key)) for key in client.scan_iter("*")}
     assert len(ttls) == 2, ttls
     by_window = {("images" if "/images/" in k else "requests"): t for k, t in ttls.items()}
     assert 0 < by_window["requests"] <= 60
