@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,17 +30,17 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """``redis://127.0.0.1:<port>/0`` of a redis-server started for this test, stopped
-    after it (no persistence, no other clients)."""
+@contextmanager
+def running_redis(workdir: Path) -> Iterator[str]:
+    """Start ``redis-server`` on a free loopback port (no persistence) and yield its
+    ``redis://127.0.0.1:<port>/0``; stop it on exit. RuntimeError when it cannot start."""
     exe = shutil.which("redis-server")
     if exe is None:
-        pytest.fail("redis-server is not installed: run scripts/install-system-deps.sh")
+        raise RuntimeError("redis-server is not installed: run scripts/install-system-deps.sh")
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -47,9 +48,20 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers_ping(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start on port {port} (exit {proc.poll()})")
+                raise RuntimeError(f"redis-server did not start on port {port} ({proc.poll()})")
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test's own (see :func:`running_redis`); a missing or
+    failing one fails the test."""
+    try:
+        with running_redis(tmp_path) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
