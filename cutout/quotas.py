@@ -208,8 +208,9 @@ class QuotaLimiter:
         return cls(uri, QuotaDefaults.from_settings(settings), storage_options=options)
 
     def check(self, caller: QuotaCaller, *, images: int = 0, warm: bool = False) -> Decision:
-        """Count one request (and ``images`` photos, and a warm call) against the caller's
-        quotas; the first window that refuses is the answer."""
+        """Count one request against the caller's quotas, plus ``images`` photos (1 for a
+        job submission) and, with ``warm``, one warm call; the first window that refuses
+        is the answer. Call it once per request, before anything is written."""
         subjects = self._subjects(caller)
         narrowest = subjects[0]
         try:
