@@ -82,6 +82,8 @@ class ErrorCode(StrEnum):
     DB_BUSY = "db_busy"
     ENQUEUE_FAILED = "enqueue_failed"
     SCALE_FAILED = "scale_failed"
+    RATE_LIMITED = "rate_limited"  # 429: a caller's quota is spent (cutout/quotas.py)
+    OVERLOADED = "overloaded"  # 503: a tier's backlog is past its bound (cutout/shedding.py)
 
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"

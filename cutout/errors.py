@@ -7,6 +7,8 @@ status codes; nothing below it knows about HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CutoutError(Exception):
     """Base class: an error with a stable code and a message naming the problem."""
@@ -68,3 +70,29 @@ class ConfigurationError(CutoutError):
     """The deployment is misconfigured (missing weights, bad setting); no retry helps."""
 
     default_code = "configuration"
+
+
+class RateLimited(CutoutError):
+    """A caller spent a quota (cutout/quotas.py); the edge answers 429 with ``headers``
+    (``Retry-After`` and the ``X-RateLimit-*`` family)."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, headers: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.headers = dict(headers)
+
+
+class Overloaded(TransientError):
+    """A tier's backlog is past its bound (cutout/shedding.py): nothing was accepted; the
+    edge answers 503 with ``Retry-After: retry_after_s``."""
+
+    default_code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}

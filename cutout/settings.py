@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cutout.errors import ConfigurationError
 
@@ -99,6 +99,37 @@ class Settings(BaseModel):
         "", description="service account allowed to call /v1/scale (OIDC); empty: anyone"
     )
 
+    # quotas at the edge (cutout/quotas.py): requests per minute and images per day
+    quota_storage_uri: str = Field(
+        "memory://",
+        description="counters: memory:// (one ingest process) or redis://, rediss:// "
+        "(shared by every ingest instance)",
+    )
+    quota_storage_ca: str = Field("", description="PEM CA of the Redis TLS certificate")
+    quota_anonymous_requests_per_minute: int = Field(120, ge=1, description="per address")
+    quota_anonymous_images_per_day: int = Field(200, ge=1, description="per address")
+    quota_publishable_requests_per_minute: int = Field(
+        6000, ge=1, description="per publishable key, all its clients, unless its record says"
+    )
+    quota_publishable_images_per_day: int = Field(20_000, ge=1)
+    quota_publishable_client_requests_per_minute: int = Field(
+        120, ge=1, description="per (publishable key, client address)"
+    )
+    quota_publishable_client_images_per_day: int = Field(200, ge=1)
+    quota_secret_requests_per_minute: int = Field(
+        6000, ge=1, description="per secret key, unless its record says"
+    )
+    quota_secret_images_per_day: int = Field(100_000, ge=1)
+    quota_warm_per_minute: int = Field(6, ge=1, description="POST /v1/warm per subject")
+
+    # load shedding (cutout/shedding.py): a new job waits behind its tier and those above
+    backlog_bound_high: int = Field(5000, ge=1, description="jobs queued or running at high")
+    backlog_bound_standard: int = Field(2000, ge=1, description="... at high and standard")
+    backlog_bound_batch: int = Field(1000, ge=1, description="... at every tier")
+    backlog_drain_per_s: float = Field(
+        4.0, gt=0, description="jobs/s the workers clear: the Retry-After estimate of a 503"
+    )
+
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""
     gcp_region: str = "us-central1"
@@ -113,6 +144,16 @@ class Settings(BaseModel):
     )
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _bounds_shed_batch_first(self) -> Settings:
+        bounds = (self.backlog_bound_high, self.backlog_bound_standard, self.backlog_bound_batch)
+        if not bounds[0] >= bounds[1] >= bounds[2]:
+            raise ValueError(
+                "backlog bounds must shed batch first and high last: need "
+                f"{ENV_PREFIX}BACKLOG_BOUND_HIGH >= _STANDARD >= _BATCH, got {bounds}"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -165,6 +206,8 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(
                 f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                if e["loc"]
+                else e["msg"]
                 for e in exc.errors()
             )
             raise ConfigurationError(f"bad settings: {problems}") from exc

@@ -4,11 +4,14 @@ locals {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "compute.googleapis.com", # the private network ingest reaches Redis through
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
     "pubsub.googleapis.com",
+    "redis.googleapis.com", # Memorystore: the shared quota counters
     "run.googleapis.com",
+    "secretmanager.googleapis.com", # the quota Redis URL (it holds the AUTH string)
     "storage.googleapis.com",
   ])
 }

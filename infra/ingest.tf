@@ -17,6 +17,16 @@ resource "google_cloud_run_v2_service" "ingest" {
       max_instance_count = var.ingest_max_instances
     }
 
+    # Direct VPC egress, private ranges only: the quota Redis (infra/quotas.tf) is
+    # reachable, everything else still leaves through Google's edge.
+    vpc_access {
+      network_interfaces {
+        network    = google_compute_network.private.id
+        subnetwork = google_compute_subnetwork.ingest.id
+      }
+      egress = "PRIVATE_RANGES_ONLY"
+    }
+
     containers {
       image = var.initial_ingest_image
 
@@ -40,6 +50,17 @@ resource "google_cloud_run_v2_service" "ingest" {
           value = env.value
         }
       }
+
+      # rediss://:<AUTH>@host:port/0 of the quota counters, from Secret Manager.
+      env {
+        name = "CUTOUT_QUOTA_STORAGE_URI"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.quota_storage_uri.secret_id
+            version = google_secret_manager_secret_version.quota_storage_uri.version
+          }
+        }
+      }
     }
   }
 
@@ -48,7 +69,10 @@ resource "google_cloud_run_v2_service" "ingest" {
     ignore_changes = [template[0].containers[0].image]
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.ingest_reads_quota_storage_uri,
+  ]
 }
 
 # Browsers upload and poll directly, so the API is public; it authenticates clients

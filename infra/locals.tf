@@ -47,6 +47,7 @@ locals {
   }, var.worker_extra_env)
 
   ingest_env = merge(local.common_env, {
-    CUTOUT_MAX_WORKERS = tostring(var.max_workers)
+    CUTOUT_MAX_WORKERS      = tostring(var.max_workers)
+    CUTOUT_QUOTA_STORAGE_CA = google_redis_instance.quotas.server_ca_certs[0].cert
   }, var.ingest_extra_env)
 }

@@ -129,6 +129,12 @@ variable "ingest_extra_env" {
   default     = {}
 }
 
+variable "ingest_subnet_cidr" {
+  description = "Private range of the subnet ingest's Direct VPC egress takes addresses from (two per instance; /26 at least). Must not overlap your other networks."
+  type        = string
+  default     = "10.8.0.0/24"
+}
+
 variable "deletion_protection" {
   description = "Protect the Cloud Run job/service and the Firestore database from terraform destroy."
   type        = bool
@@ -214,6 +220,23 @@ variable "ingest_max_instances" {
   description = "Upper bound on ingest instances (CPU only, scales to zero)."
   type        = number
   default     = 20
+}
+
+variable "quota_redis_tier" {
+  description = "Memorystore tier of the quota counters: BASIC (one node; a restart forgets the counts, so quotas restart from zero) or STANDARD_HA (a replica, about twice the price)."
+  type        = string
+  default     = "BASIC"
+
+  validation {
+    condition     = contains(["BASIC", "STANDARD_HA"], var.quota_redis_tier)
+    error_message = "quota_redis_tier must be BASIC or STANDARD_HA."
+  }
+}
+
+variable "quota_redis_memory_gb" {
+  description = "Memorystore size in GB (1 is the minimum; one counter is about 100 bytes, so 1 GB holds millions of callers' windows)."
+  type        = number
+  default     = 1
 }
 
 variable "ingest_concurrency" {

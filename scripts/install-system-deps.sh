@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages the tests need: Chromium for the browser tests, Java for Google's
-# emulators. Installs only what is missing; says loudly what it could not install.
+# emulators, redis-server for the shared-quota tests (tests/support/redis_server.py).
+# Installs only what is missing; says loudly what it could not install.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then

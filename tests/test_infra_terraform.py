@@ -230,6 +230,7 @@ def test_ingest_account_has_exactly_its_roles() -> None:
         ("google_project_iam_member", "roles/datastore.user"),
         ("google_cloud_run_v2_job_iam_member", "roles/run.jobsExecutorWithOverrides"),
         ("google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator"),
+        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
     }
     signer = terraform().resource("google_service_account_iam_member", "ingest_signs_as_itself")
     assert ref(signer["service_account_id"]) == "google_service_account.ingest.name"

@@ -1,10 +1,18 @@
-"""``cutout submit`` and ``cutout status``: the HTTP API from the command line."""
+"""``cutout submit`` and ``cutout status``: the HTTP API from the command line.
+
+429 (``rate_limited``) and 503 (``overloaded``) answers that carry ``Retry-After`` are
+flow control, not failures: the client waits as told and sends the request again, for
+at most ``max_wait_s`` in all per request (``--max-wait``, default 600 s); an answer
+without ``Retry-After``, or one that would wait past that, fails as before.
+"""
 
 from __future__ import annotations
 
 import json
 import mimetypes
 import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +22,75 @@ import requests
 from cutout.settings import Settings
 
 POLL_TIMEOUT_S = 600.0
+MAX_FLOW_WAIT_S = 600.0
+FLOW_CONTROL_STATUSES = frozenset({429, 503})
+
+
+def retry_after_s(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date); None if absent or bad."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class Api:
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        max_wait_s: float = MAX_FLOW_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.max_wait_s = max_wait_s
+        self._sleep = sleep
 
     def submit(self, path: Path, fields: dict[str, Any]) -> dict[str, Any]:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        with path.open("rb") as fh:
-            response = self.session.post(
-                f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
-            )
-        return self._body(response)
+
+        def post() -> requests.Response:
+            with path.open("rb") as fh:
+                return self.session.post(
+                    f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
+                )
+
+        return self._body(self._flow_controlled(post, f"submitting {path.name}"))
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return self._body(self.session.get(f"{self.base_url}/v1/jobs/{job_id}"))
+        url = f"{self.base_url}/v1/jobs/{job_id}"
+        return self._body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
+
+    def _flow_controlled(
+        self, send: Callable[[], requests.Response], what: str
+    ) -> requests.Response:
+        """Send; while the answer is 429/503 with ``Retry-After``, wait and send again,
+        at most ``max_wait_s`` in all. Returns the last answer."""
+        waited = 0.0
+        while True:
+            response = send()
+            delay = retry_after_s(response)
+            if response.status_code not in FLOW_CONTROL_STATUSES or delay is None:
+                return response
+            if waited + delay > self.max_wait_s:
+                return response
+            click.echo(
+                f"{what}: HTTP {response.status_code}, waiting {delay:g} s as asked "
+                f"({waited:g} of at most {self.max_wait_s:g} s waited)",
+                err=True,
+            )
+            self._sleep(delay)
+            waited += delay
 
     def download(self, url: str, dest: Path) -> None:
         response = self.session.get(url if "://" in url else self.base_url + url)
@@ -61,8 +119,10 @@ class Api:
         return body
 
 
-def _api(settings: Settings, url: str | None, api_key: str | None) -> Api:
-    return Api(url or settings.public_url, api_key)
+def _api(
+    settings: Settings, url: str | None, api_key: str | None, max_wait_s: float = MAX_FLOW_WAIT_S
+) -> Api:
+    return Api(url or settings.public_url, api_key, max_wait_s=max_wait_s)
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
@@ -80,6 +140,13 @@ _key_option = click.option("--api-key", envvar="CUTOUT_API_KEY", help="[env CUTO
 @click.option(
     "--out", type=click.Path(file_okay=False), help="download results here (implies --wait)"
 )
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=MAX_FLOW_WAIT_S,
+    show_default=True,
+    help="seconds one request may wait in all on 429/503 Retry-After before failing",
+)
 @_url_option
 @_key_option
 @click.pass_obj
@@ -93,11 +160,12 @@ def submit(
     batch_id: str | None,
     wait: bool,
     out: str | None,
+    max_wait: float,
     url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit photos; print one JSON line per job."""
-    api = _api(settings, url, api_key)
+    """Submit photos; print one JSON line per job. Waits out 429/503 answers."""
+    api = _api(settings, url, api_key, max_wait)
     fields = {"effects": effects, "format": fmt, "priority": priority}
     if params:
         fields["params"] = params
