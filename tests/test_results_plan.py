@@ -15,7 +15,6 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -26,7 +25,6 @@ from cutout.backends import Backends, open_backends
 from cutout.job import (
     ClientInfo,
     EffectResult,
-    Job,
     JobState,
     OutputFormat,
     OutputSpec,
@@ -36,9 +34,7 @@ from cutout.local import LocalBlobStore
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import Accepted, IngestService, Submission
-from tests.support.segmenters import ellipse_alpha
-from worker.decode import decode_image
-from worker.render import Rendered, Renderer
+from tests.support.render import render
 
 PHOTO = jpeg_bytes(photo_like(24, 16))
 BACKDROP = jpeg_bytes(photo_like(20, 20, seed=1))
@@ -148,23 +144,6 @@ def stored_part(results: dict[str, EffectResult]) -> dict[str, dict[str, Any]]:
     return {name: r.model_dump(exclude={"seconds"}) for name, r in results.items()}
 
 
-def render(settings: Settings, backends: Backends, job: Job) -> Rendered:
-    """What the worker does with a segmented photo, with an ellipse for its alpha."""
-    rgb = decode_image(PHOTO, max_pixels=settings.max_pixels)
-    with ThreadPoolExecutor(2) as pool:
-        renderer = Renderer(
-            backends=backends,
-            model_identity=settings.model_identity,
-            estimate_foreground=False,
-            device="cpu",
-            pool=pool,
-            load_background=lambda key: decode_image(
-                backends.blobs.get(key), max_pixels=settings.max_pixels
-            ),
-        )
-        return renderer.render(job, rgb, ellipse_alpha(*rgb.shape[:2]))
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_what_the_worker_stores_ingest_finds(
     case: Case, settings: Settings, backends: Backends
@@ -173,7 +152,7 @@ def test_what_the_worker_stores_ingest_finds(
     first = submit(service, case)
     assert not first.cached and first.job.state is JobState.QUEUED
 
-    render(settings, backends, first.job)
+    render(settings, backends, first.job, PHOTO)
     rendered = backends.status.get(first.job.id)
     assert rendered.effect_errors == {}
     assert set(rendered.results) == {n for n, _ in case.effects}
@@ -207,7 +186,7 @@ def test_a_full_cache_hit_at_ingest_refreshes_every_result_it_serves(
     service = IngestService(settings.with_overrides(autoscale=False), backends)
     case = Case((("crop", {}), ("blackwhite", {})))
     first = submit(service, case)
-    render(settings, backends, first.job)
+    render(settings, backends, first.job, PHOTO)
     keys = [r.key for r in backends.status.get(first.job.id).results.values()]
     for key in keys:
         make_old(backends, key, days=29)
@@ -222,13 +201,13 @@ def test_the_worker_reusing_a_stored_result_refreshes_it(
 ) -> None:
     service = IngestService(settings.with_overrides(autoscale=False), backends)
     first = submit(service, Case((("color", {}),)))
-    render(settings, backends, first.job)
+    render(settings, backends, first.job, PHOTO)
     [color] = backends.status.get(first.job.id).results.values()
     make_old(backends, color.key, days=29)
 
     partial = submit(service, Case((("color", {}), ("popart", {}))))
     assert not partial.cached  # popart is new: the job is queued
-    rendered = render(settings, backends, partial.job)
+    rendered = render(settings, backends, partial.job, PHOTO)
     assert rendered.stages.get("cached.color") == 1  # reused, not recomputed
     assert backends.status.get(partial.job.id).results["color"].key == color.key
     assert retention_age_days(backends, color.key) < 0.01
