@@ -4,16 +4,14 @@ as the effect's own error: a storage failure is the job's, retried as a whole.""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from cutout.backends import open_backends
 from cutout.errors import TransientError
 from cutout.job import ClientInfo, OutputSpec, Priority
-from cutout.local import LocalBlobStore
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import IngestService, Submission
@@ -23,32 +21,20 @@ PHOTO = jpeg_bytes(photo_like(24, 16))
 EFFECTS = ["color", "blackwhite", "popart"]
 
 
-class ResultWritesFail(LocalBlobStore):
-    """The real local store, except that writing a result fails as a full disk would."""
-
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        content_type: str,
-        metadata: Mapping[str, str] | None = None,
-        if_absent: bool = False,
-    ) -> bool:
-        if key.startswith("results/"):
-            raise TransientError(f"no space left writing {key}")
-        return super().put(
-            key, data, content_type=content_type, metadata=metadata, if_absent=if_absent
-        )
-
-
 def test_every_failed_store_is_logged_with_its_job_and_effect(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings.with_overrides(autoscale=False)
-    real = open_backends(settings)
-    blobs = ResultWritesFail(settings.blob_dir, settings.public_url, settings.url_secret)
-    backends = dataclasses.replace(real, blobs=blobs)
+    backends = open_backends(settings)
+    real_put = backends.blobs.put
+
+    def put(key: str, data: bytes, **options: Any) -> bool:
+        """The real local store, except that writing a result fails as a full disk would."""
+        if key.startswith("results/"):
+            raise TransientError(f"no space left writing {key}")
+        return real_put(key, data, **options)
+
+    monkeypatch.setattr(backends.blobs, "put", put)
     job = (
         IngestService(settings, backends)
         .submit(
@@ -73,5 +59,5 @@ def test_every_failed_store_is_logged_with_its_job_and_effect(
         assert field["job_id"] == job.id
         assert f"job {job.id}: storing {field['effect']} failed" in record.getMessage()
         assert "no space left" in record.getMessage() and record.exc_info is not None
-    after = real.status.get(job.id)
+    after = backends.status.get(job.id)
     assert after.results == {} and after.effect_errors == {}
