@@ -21,10 +21,14 @@ from typing import Any, cast
 import pytest
 
 import effects
+from cutout import results
 from cutout.backends import Backends, open_backends
 from cutout.job import (
     ClientInfo,
+    EffectRequest,
     EffectResult,
+    InputInfo,
+    Job,
     JobState,
     OutputFormat,
     OutputSpec,
@@ -211,3 +215,26 @@ def test_the_worker_reusing_a_stored_result_refreshes_it(
     assert rendered.stages.get("cached.color") == 1  # reused, not recomputed
     assert backends.status.get(partial.job.id).results["color"].key == color.key
     assert retention_age_days(backends, color.key) < 0.01
+
+
+def test_the_keys_of_results_stored_before_the_plan_existed_are_unchanged() -> None:
+    """Pinned from the code before cutout/results.py: results already in storage keep
+    being found (a rendition or input-identity change must leave these keys alone)."""
+    upload = InputInfo(key="uploads/x", sha256="ab" * 32, width=4, height=3, format="jpeg", bytes=9)
+    job = Job(
+        id="pinned",
+        input=upload,
+        effects=[EffectRequest(name=n, params=effects.validate(n, {})) for n in PINNED],
+        output=OutputSpec(format=OutputFormat.WEBP, quality=80),
+    )
+    crop, blackwhite = results.plan(job, "inspyrenet-base@1")
+    assert (crop.chain, blackwhite.chain) == ((0,), (0, 1))
+    assert crop.blob_key == f"results/{PINNED['crop']}.webp"
+    assert blackwhite.cache_key == PINNED["blackwhite"]
+    assert crop.rendition == blackwhite.rendition == results.FULL
+
+
+PINNED = {
+    "crop": "c67f6e4daed9d6607a740766a59de310830003d5806f35f81173722dd8ed41bc",
+    "blackwhite": "64cbdf29d08d638974f991ecfdd0d702811eae2b44930899628e93fb9373c077",
+}
