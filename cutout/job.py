@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -144,7 +144,8 @@ class ErrorInfo(_Model):
 
 
 class EffectResult(_Model):
-    """One effect's output, written into the job as soon as it is stored."""
+    """One effect's output, written into the job as soon as it is stored (built by
+    :mod:`cutout.results`)."""
 
     key: str
     format: str
@@ -153,21 +154,6 @@ class EffectResult(_Model):
     bytes: int
     cache_key: str
     seconds: float = 0.0
-
-    @classmethod
-    def stored(
-        cls, *, key: str, size: int, metadata: Mapping[str, str], format: str, cache_key: str
-    ) -> EffectResult:
-        """Describe a result that is already in storage, from its size and the width and
-        height its writer put in the blob's metadata."""
-        return cls(
-            key=key,
-            format=format,
-            width=int(metadata.get("width", 0)),
-            height=int(metadata.get("height", 0)),
-            bytes=size,
-            cache_key=cache_key,
-        )
 
 
 class Timings(_Model):

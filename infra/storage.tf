@@ -43,9 +43,14 @@ resource "google_storage_bucket" "results" {
   public_access_prevention    = "enforced"
   force_destroy               = !var.deletion_protection
 
+  # Counted from each object's custom time, which the worker sets when it writes a result
+  # and every cache hit moves forward (cutout/gcp/gcs.py), so a result served on day 29
+  # is not deleted on day 30. Objects without a custom time (written before this rule,
+  # or by hand) never match: give them one once, e.g.
+  #   gcloud storage objects update "gs://BUCKET/results/**" --custom-time=$(date -u +%FT%TZ)
   lifecycle_rule {
     condition {
-      age = var.results_retention_days
+      days_since_custom_time = var.results_retention_days
     }
     action {
       type = "Delete"

@@ -78,7 +78,7 @@ variable "uploads_retention_days" {
 }
 
 variable "results_retention_days" {
-  description = "Results are deleted this many days after they were written. Keep it at or below CUTOUT_JOB_TTL_DAYS so no job points at a deleted result for long."
+  description = "Results are deleted this many days after they were last written or served (days since their custom time). At or above job_ttl_days, no job points at a deleted result."
   type        = number
   default     = 30
 }

@@ -16,6 +16,7 @@ from typing import Any
 
 import effects
 from cutout import job as contract
+from cutout import results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
@@ -280,25 +281,15 @@ class IngestService:
         return Accepted(job=existing, cached=False, replayed=True)
 
     def _cached_results(self, job: Job) -> dict[str, EffectResult]:
-        chains = effects.plan([e.name for e in job.effects])
+        """Every result of the job if all are stored, else nothing: a partial hit is queued
+        and the worker reuses what is stored. Each result found is refreshed (see
+        :func:`cutout.results.lookup`)."""
         found: dict[str, EffectResult] = {}
-        for request, chain in zip(job.effects, chains, strict=True):
-            key = contract.cache_key(
-                job.input.sha256,
-                self.settings.model_identity,
-                [job.effects[i] for i in chain],
-                job.output,
-            )
-            blob = self.backends.blobs.stat(contract.result_key(key, job.output))
-            if blob is None:
+        for planned in results.plan(job, self.settings.model_identity):
+            result = results.lookup(self.backends.blobs, planned)
+            if result is None:
                 return {}
-            found[request.name] = EffectResult.stored(
-                key=blob.key,
-                size=blob.size,
-                metadata=blob.metadata,
-                format=job.output.format.value,
-                cache_key=key,
-            )
+            found[planned.effect] = result
         return found
 
     def _publish(self, job: Job) -> None:

@@ -411,6 +411,9 @@ class DiesAfterStoring(BlobStore):
     def stat(self, key: str) -> BlobInfo | None:
         return self.inner.stat(key)
 
+    def touch(self, key: str) -> BlobInfo | None:
+        return self.inner.touch(key)
+
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 

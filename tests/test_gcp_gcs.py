@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import google.cloud.storage as storage
@@ -15,6 +16,7 @@ from cutout.errors import InvalidInput, NotFound
 from cutout.gcp import open_gcp_backends
 from cutout.gcp.gcs import RESULT_CACHE_CONTROL, GcsBlobStore
 from cutout.gcp.signing import emulator_key
+from cutout.job import utcnow
 from cutout.settings import Settings
 from tests.support import v4_signatures
 
@@ -165,3 +167,34 @@ def test_signatures_bind_the_content_type_and_the_key(
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     with pytest.raises(InvalidInput, match="signature"):
         v4_signatures.verify(url, "PUT", public_key=stranger, now=now, headers=jpeg)
+
+
+def test_touch_never_moves_a_custom_time_back(blobs: GcsBlobStore, gcp_settings: Settings) -> None:
+    """Cloud Storage refuses a custom time earlier than the stored one (a 400 that would
+    fail the job). fake-gcs-server does NOT enforce that rule (it accepts any custom
+    time), so this checks what the store sends: a time ahead of our clock (another
+    machine's) stays as it is, as does one set within the last hour."""
+    results = raw_bucket(gcp_settings, gcp_settings.results_bucket)
+    for key, offset in (
+        ("results/ahead.png", timedelta(hours=3)),
+        ("results/fresh.png", -timedelta(minutes=30)),
+    ):
+        blobs.put(key, b"png", content_type="image/png")
+        stored = results.blob(key)
+        stored.custom_time = utcnow() + offset
+        stored.patch()
+        before = results.get_blob(key)
+        assert before is not None and before.custom_time is not None
+
+        assert blobs.touch(key) is not None
+        after = results.get_blob(key)
+        assert after is not None and after.custom_time == before.custom_time, key
+
+
+def test_uploads_also_carry_a_custom_time(blobs: GcsBlobStore, gcp_settings: Settings) -> None:
+    """Every object the store writes starts its clock (the uploads bucket's rule counts
+    plain age, since direct uploads through signed URLs carry none)."""
+    blobs.put("uploads/u2", b"photo", content_type="image/jpeg")
+    upload = raw_bucket(gcp_settings, gcp_settings.uploads_bucket).get_blob("uploads/u2")
+    assert upload is not None and upload.custom_time is not None
+    assert abs(upload.custom_time - utcnow()) < timedelta(minutes=2)

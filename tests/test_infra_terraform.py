@@ -95,7 +95,8 @@ def test_every_bucket_is_private_and_expires_objects() -> None:
         assert bucket["public_access_prevention"] == "enforced", name
         rules = bucket.get("lifecycle_rule", [])
         assert any(
-            block(rule, "action")["type"] == "Delete" and "age" in block(rule, "condition")
+            block(rule, "action")["type"] == "Delete"
+            and {"age", "days_since_custom_time"} & set(block(rule, "condition"))
             for rule in rules
         ), f"bucket {name} has no age-based delete rule"
     for rtype in ("google_storage_bucket_acl", "google_storage_default_object_acl"):
@@ -103,14 +104,27 @@ def test_every_bucket_is_private_and_expires_objects() -> None:
 
 
 def test_retention_is_7_days_for_uploads_and_30_for_results() -> None:
+    """Uploads count from creation (direct uploads carry no custom time); results count
+    from their custom time, which writes set and cache hits move forward (cutout/gcp/
+    gcs.py), so a result served on day 29 is not deleted on day 30. One rule each: an
+    extra age rule would delete served results after all."""
     tf = terraform()
-    for bucket, variable, days in (
-        ("uploads", "uploads_retention_days", 7),
-        ("results", "results_retention_days", 30),
+    for bucket, condition, variable, days in (
+        ("uploads", "age", "uploads_retention_days", 7),
+        ("results", "days_since_custom_time", "results_retention_days", 30),
     ):
         rule = block(tf.resource("google_storage_bucket", bucket), "lifecycle_rule")
-        assert ref(block(rule, "condition")["age"]) == f"var.{variable}"
+        assert block(rule, "action")["type"] == "Delete"
+        assert set(block(rule, "condition")) == {condition}, bucket
+        assert ref(block(rule, "condition")[condition]) == f"var.{variable}"
         assert tf.default(variable) == days
+
+
+def test_results_outlive_the_jobs_that_point_at_them() -> None:
+    """A job is created no later than the write or hit that restarts its results' clocks,
+    so results kept at least as long as jobs are never missing from a live job."""
+    tf = terraform()
+    assert tf.default("results_retention_days") >= tf.default("job_ttl_days")
 
 
 # ---- Firestore -----------------------------------------------------------------------

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import effects
-from cutout import job as contract
+from cutout import results
 from cutout.backends import Backends
-from cutout.job import EffectRequest, EffectResult, ErrorInfo, Job
-from cutout.ports.blobstore import BlobInfo
+from cutout.job import ErrorInfo, Job
 from worker.compose import compose_cutout
 from worker.encode import encode
 
@@ -58,10 +57,10 @@ class Renderer:
         )
         out.stages["compose"] = _since(started)
 
-        todo, chains = self._missing_results(job, out)
+        todo = self._missing_results(job, out)
         if not todo:
             return out
-        needed = sorted({i for chain in chains.values() for i in chain})
+        needed = sorted({i for planned in todo.values() for i in planned.chain})
         steps = [(job.effects[i].name, job.effects[i].params) for i in needed]
         background = next((p["image"] for _, p in steps if p.get("image")), None)
         context = effects.EffectContext(
@@ -72,19 +71,17 @@ class Renderer:
         failures = 0
         for outcome in effects.run_all(steps, rgba, context, threads=EFFECT_THREADS):
             index = needed[outcome.index]
-            request = job.effects[index]
             if index not in todo:
                 continue  # a shared step computed for others
-            out.stages[f"effect.{request.name}"] = round(outcome.seconds, 4)
+            planned = todo[index]
+            out.stages[f"effect.{planned.effect}"] = round(outcome.seconds, 4)
             if outcome.error is not None or outcome.image is None:
                 failures += 1
                 self._record_error(
-                    job, request.name, f"{type(outcome.error).__name__}: {outcome.error}"
+                    job, planned.effect, f"{type(outcome.error).__name__}: {outcome.error}"
                 )
                 continue
-            stores[self.pool.submit(self._store, job, todo[index], request, outcome.image)] = (
-                request.name
-            )
+            stores[self.pool.submit(self._store, job, planned, outcome.image)] = planned.effect
         retry: Exception | None = None
         for future in as_completed(stores):
             try:
@@ -93,78 +90,57 @@ class Renderer:
                 failures += 1
                 self._record_error(job, stores[future], str(exc))
             except Exception as exc:
-                retry = exc
+                _log_store_failure(job, stores[future], exc)
+                retry = retry or exc
         if retry is not None:
             raise retry
         out.all_failed = failures == len(todo)
         return out
 
-    def _missing_results(
-        self, job: Job, out: Rendered
-    ) -> tuple[dict[int, str], dict[int, list[int]]]:
-        """The pending effects whose results are not stored yet (their cache keys), and
-        each one's chain. Stored ones (a redelivery, or the same photo and request from
-        another job) are recorded straight away."""
+    def _missing_results(self, job: Job, out: Rendered) -> dict[int, results.PlannedResult]:
+        """The pending effects whose results are not stored yet, by index in the job.
+        Stored ones (a redelivery, or the same photo and request from another job) are
+        recorded straight away."""
         pending = {e.name for e in job.pending_effects}
-        todo: dict[int, str] = {}
-        chains: dict[int, list[int]] = {}
-        for index, chain in enumerate(effects.plan([e.name for e in job.effects])):
-            request = job.effects[index]
-            if request.name not in pending:
+        todo: dict[int, results.PlannedResult] = {}
+        for planned in results.plan(job, self.model_identity):
+            if planned.effect not in pending:
                 continue
-            key = contract.cache_key(
-                job.input.sha256, self.model_identity, [job.effects[i] for i in chain], job.output
-            )
-            stored = self.backends.blobs.stat(contract.result_key(key, job.output))
+            stored = results.lookup(self.backends.blobs, planned)
             if stored is None:
-                todo[index] = key
-                chains[index] = chain
+                todo[planned.index] = planned
                 continue
-            self.backends.status.record_result(
-                job.id, request.name, result=_stored_result(job, key, stored)
-            )
-            out.stages[f"cached.{request.name}"] = 1
-        return todo, chains
+            self.backends.status.record_result(job.id, planned.effect, result=stored)
+            out.stages[f"cached.{planned.effect}"] = 1
+        return todo
 
     def _store(
-        self, job: Job, key: str, request: EffectRequest, image: np.ndarray
+        self, job: Job, planned: results.PlannedResult, image: np.ndarray
     ) -> dict[str, float]:
         mark = time.perf_counter()
         try:
-            encoded = encode(image, job.output)
+            encoded = encode(image, planned.output)
         except Exception as exc:
-            raise EffectFailed(f"encoding {request.name}: {type(exc).__name__}: {exc}") from exc
-        stages = {f"encode.{request.name}": _since(mark)}
+            raise EffectFailed(f"encoding {planned.effect}: {type(exc).__name__}: {exc}") from exc
+        stages = {f"encode.{planned.effect}": _since(mark)}
         mark = time.perf_counter()
-        blob_key = contract.result_key(key, job.output)
-        written = self.backends.blobs.put(
-            blob_key,
+        result, written = results.store(
+            self.backends.blobs,
+            planned,
             encoded.data,
             content_type=encoded.content_type,
-            metadata={"width": str(encoded.width), "height": str(encoded.height)},
-            if_absent=True,
+            width=encoded.width,
+            height=encoded.height,
         )
-        stages[f"store.{request.name}"] = _since(mark)
-        stored = None if written else self.backends.blobs.stat(blob_key)
-        result = (
-            _stored_result(job, key, stored)
-            if stored is not None  # another delivery stored it first: describe that one
-            else EffectResult(
-                key=blob_key,
-                format=job.output.format.value,
-                width=encoded.width,
-                height=encoded.height,
-                bytes=len(encoded.data),
-                cache_key=key,
-                seconds=sum(stages.values()),
-            )
-        )
-        self.backends.status.record_result(job.id, request.name, result=result)
+        stages[f"store.{planned.effect}"] = _since(mark)
+        if written:
+            result = result.model_copy(update={"seconds": sum(stages.values())})
+        self.backends.status.record_result(job.id, planned.effect, result=result)
         log.info(
             "job %s: %s ready",
             job.id,
-            request.name,
-            extra={"fields": {"job_id": job.id, "effect": request.name, **stages}},
+            planned.effect,
+            extra={"fields": {"job_id": job.id, "effect": planned.effect, **stages}},
         )
         return stages
 
@@ -179,13 +155,17 @@ class EffectFailed(Exception):
     """An effect or its encoding raised: that effect's result is an error, not a retry."""
 
 
-def _stored_result(job: Job, key: str, stored: BlobInfo) -> EffectResult:
-    return EffectResult.stored(
-        key=stored.key,
-        size=stored.size,
-        metadata=stored.metadata,
-        format=job.output.format.value,
-        cache_key=key,
+def _log_store_failure(job: Job, effect: str, exc: Exception) -> None:
+    """Each failed store is logged with its job and effect: the job is retried as a whole
+    (with the first failure), and the others must not go unseen."""
+    log.error(
+        "job %s: storing %s failed: %s: %s",
+        job.id,
+        effect,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+        extra={"fields": {"job_id": job.id, "effect": effect}},
     )
 
 

@@ -9,12 +9,22 @@ Results are content-addressed (``results/<cache key>.<ext>``): they are written 
 place and is told so (``put`` returns ``False``) instead of failing its job, and they are
 served with ``Cache-Control: private, max-age=31536000, immutable`` (same key, same bytes;
 private because they are one customer's photo).
+
+Retention: every object written here carries a ``custom_time`` (the write's time), and
+:meth:`GcsBlobStore.touch` moves it to now; the results bucket's lifecycle rule deletes
+objects whose ``days_since_custom_time`` reaches the results TTL (infra/storage.tf), so a
+result served from the cache lives on. Cloud Storage refuses to move a custom time back,
+so touch only moves it when it is over an hour old (never behind another machine's clock)
+and only if nobody changed the object since it was read (``if_metageneration_match``).
+The uploads bucket counts plain age: direct uploads through signed URLs carry no custom
+time.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 
 import google.cloud.storage as storage
 from google.api_core import exceptions as gexc
@@ -23,6 +33,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from cutout.gcp.errors import translated
 from cutout.gcp.signing import UrlSigner
+from cutout.job import utcnow
 from cutout.ports import BlobInfo, BlobStore
 from cutout.ports.blobstore import check_key
 
@@ -31,6 +42,8 @@ log = logging.getLogger(__name__)
 UPLOADS_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
+#: A touch leaves a custom time younger than this alone: retention counts whole days.
+TOUCH_EVERY = timedelta(hours=1)
 
 #: Retrying an upload is safe for us either way: an unconditional put writes the same
 #: bytes again, and a conditional one that already landed reports "exists".
@@ -62,6 +75,7 @@ class GcsBlobStore(BlobStore):
     ) -> bool:
         blob = self._blob(key)
         blob.metadata = dict(metadata) if metadata else None
+        blob.custom_time = utcnow()  # starts the retention clock (see the module docstring)
         if key.startswith(RESULTS_PREFIX):
             blob.cache_control = RESULT_CACHE_CONTROL
         try:
@@ -86,14 +100,26 @@ class GcsBlobStore(BlobStore):
         blob = self._blob(key)
         with translated(f"reading metadata of {_uri(blob)}"):
             found = blob.bucket.get_blob(blob.name)
-        if found is None:
-            return None
-        return BlobInfo(
-            key=key,
-            size=int(found.size or 0),
-            content_type=found.content_type or "application/octet-stream",
-            metadata=dict(found.metadata or {}),
-        )
+        return None if found is None else _info(key, found)
+
+    def touch(self, key: str) -> BlobInfo | None:
+        blob = self._blob(key)
+        with translated(f"refreshing {_uri(blob)}"):
+            found = blob.bucket.get_blob(blob.name)
+            if found is None:
+                return None
+            info = _info(key, found)  # before the patch, whose answer may be partial
+            now = utcnow()
+            if found.custom_time is not None and found.custom_time > now - TOUCH_EVERY:
+                return info
+            found.custom_time = now
+            try:
+                found.patch(if_metageneration_match=found.metageneration, retry=DEFAULT_RETRY)
+            except gexc.PreconditionFailed:
+                log.debug("%s changed while refreshing: another touch or write did it", _uri(blob))
+            except gexc.NotFound:
+                return None
+        return info
 
     def delete(self, key: str) -> None:
         blob = self._blob(key)
@@ -129,6 +155,15 @@ class GcsBlobStore(BlobStore):
         check_key(key)
         bucket = self._uploads if key.startswith(UPLOADS_PREFIX) else self._results
         return bucket.blob(key)
+
+
+def _info(key: str, found: storage.Blob) -> BlobInfo:
+    return BlobInfo(
+        key=key,
+        size=int(found.size or 0),
+        content_type=found.content_type or "application/octet-stream",
+        metadata=dict(found.metadata or {}),
+    )
 
 
 def _uri(blob: storage.Blob) -> str:

@@ -15,6 +15,9 @@ Durability matches the local SQLite stores (WAL, ``synchronous=NORMAL``): a cras
 lose the newest objects — and a job whose input was lost fails with a code when a worker
 finds it missing. The fsync cost 5 to 8 ms of every upload, a third of ingest's latency.
 
+A file's mtime is its retention clock: a put sets it, :meth:`LocalBlobStore.touch` moves
+it to now, and the local retention sweep deletes what is older than the TTL.
+
 Keys map to paths one segment per directory, so ``a`` and ``a/b`` cannot both exist here
 (on GCS they can); a put that would need both raises :class:`~cutout.errors.Conflict`.
 """
@@ -115,6 +118,18 @@ class LocalBlobStore(BlobStore):
                 return _read_header(fh, key)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+
+    def touch(self, key: str) -> BlobInfo | None:
+        """Sets the file's mtime to now: the local retention sweep counts from mtime (a
+        write sets it too). Through the open file, so the object touched is the one read."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as fh:
+                info = _read_header(fh, key)
+                os.utime(fh.fileno())
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        return info
 
     def delete(self, key: str) -> None:
         path = self._path(key)

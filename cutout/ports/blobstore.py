@@ -40,6 +40,13 @@ class BlobStore(ABC):
     """Keys look like ``uploads/ab12…`` or ``results/cd34….png``: non-empty segments of
     ``[A-Za-z0-9._-]`` joined by ``/``, no ``.``/``..`` segments. Any other key raises
     :class:`~cutout.errors.InvalidInput` before touching storage.
+
+    Retention: every object has a retention clock, started by the write that stores it
+    and restarted by :meth:`touch`; the family's retention rule deletes results whose
+    clock is older than the results TTL (GCS: the results bucket's lifecycle rule counts
+    ``days_since_custom_time``; locally the retention sweep counts from the file's
+    mtime). Serving a stored result touches it, so a result handed out is never about
+    to expire.
     """
 
     @abstractmethod
@@ -64,6 +71,13 @@ class BlobStore(ABC):
     @abstractmethod
     def stat(self, key: str) -> BlobInfo | None:
         """Size, content type and metadata, or ``None`` if there is no such object."""
+
+    @abstractmethod
+    def touch(self, key: str) -> BlobInfo | None:
+        """Restart the object's retention clock, as a new write would, without rewriting
+        it; return what :meth:`stat` would, or ``None`` if there is no such object. The
+        clock may be left alone when it was restarted within the last hour (retention
+        counts days); on GCS it can only move forward."""
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None

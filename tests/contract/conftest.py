@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
@@ -59,6 +61,11 @@ class Family:
 
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
     lease_s: float
+    #: ``retention_clock(backends, key)`` reads when a blob's retention clock last started
+    #: (what the family's retention rule counts from); ``set_retention_clock(backends,
+    #: key, when)`` moves it, to make a blob look old.
+    retention_clock: Callable[[Backends, str], datetime]
+    set_retention_clock: Callable[[Backends, str, datetime], None]
     strict_order: bool = True
     exact_depth: bool = True
     check_url: UrlCheck | None = None
@@ -102,6 +109,19 @@ def _check_local_url(
     verify_signature(LOCAL_SECRET, key, method, query["expires"], query["sig"], now)
 
 
+def _local_blob_path(backends: Backends, key: str) -> Path:
+    return cast(LocalBlobStore, backends.blobs).root / key
+
+
+def _local_clock(backends: Backends, key: str) -> datetime:
+    """The local retention sweep counts from the file's mtime."""
+    return datetime.fromtimestamp(_local_blob_path(backends, key).stat().st_mtime, UTC)
+
+
+def _set_local_clock(backends: Backends, key: str, when: datetime) -> None:
+    os.utime(_local_blob_path(backends, key), (when.timestamp(), when.timestamp()))
+
+
 @contextmanager
 def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     # Names derive from tmp_path, so opening twice in one test shares topics and buckets;
@@ -125,6 +145,28 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
         cast(GcsBlobStore, backends.blobs).close()
 
 
+def _gcs_object(backends: Backends, key: str) -> Any:
+    from cutout.gcp.gcs import GcsBlobStore
+
+    return cast(GcsBlobStore, backends.blobs)._blob(key)  # the bucket the store routes to
+
+
+def _gcp_clock(backends: Backends, key: str) -> datetime:
+    """The results bucket's lifecycle rule counts ``days_since_custom_time``."""
+    blob = _gcs_object(backends, key)
+    found = blob.bucket.get_blob(blob.name)
+    assert found is not None and found.custom_time is not None, f"{key} has no custom time"
+    return cast(datetime, found.custom_time)
+
+
+def _set_gcp_clock(backends: Backends, key: str, when: datetime) -> None:
+    # Cloud Storage refuses to move a custom time back; fake-gcs-server allows it, which
+    # is what lets a test make an object look old.
+    blob = _gcs_object(backends, key)
+    blob.custom_time = when
+    blob.patch()
+
+
 def _check_gcp_url(
     backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
 ) -> None:
@@ -142,12 +184,20 @@ def _check_gcp_url(
 
 
 FAMILIES: dict[str, Family] = {
-    "local": Family(open=_open_local, lease_s=2.0, check_url=_check_local_url),
+    "local": Family(
+        open=_open_local,
+        lease_s=2.0,
+        retention_clock=_local_clock,
+        set_retention_clock=_set_local_clock,
+        check_url=_check_local_url,
+    ),
     # Pub/Sub orders tiers per pull but not strictly FIFO within one, and its depth is the
     # status store's backlog (Pub/Sub reports none the emulator could show).
     "gcp": Family(
         open=_open_gcp,
         lease_s=10.0,
+        retention_clock=_gcp_clock,
+        set_retention_clock=_set_gcp_clock,
         strict_order=False,
         exact_depth=False,
         check_url=_check_gcp_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -137,11 +138,42 @@ def test_delete_is_idempotent(blobs: BlobStore) -> None:
         blobs.get("d/x")
 
 
+def _close_to_now(when: datetime, *, slack_s: float = 120) -> bool:
+    return abs((when - datetime.now(UTC)).total_seconds()) < slack_s
+
+
+def test_a_write_starts_the_retention_clock(family: Family, backends: Backends) -> None:
+    backends.blobs.put("results/w.png", b"png", content_type="image/png")
+    assert _close_to_now(family.retention_clock(backends, "results/w.png"))
+
+
+def test_touch_restarts_the_retention_clock_and_changes_nothing_else(
+    family: Family, backends: Backends
+) -> None:
+    """What keeps a cache hit on day 29 from handing out a result deleted on day 30."""
+    blobs = backends.blobs
+    blobs.put("results/t.png", b"png!", content_type="image/png", metadata={"width": "4"})
+    family.set_retention_clock(backends, "results/t.png", datetime.now(UTC) - timedelta(days=29))
+    assert not _close_to_now(family.retention_clock(backends, "results/t.png"))
+
+    info = blobs.touch("results/t.png")
+    assert info is not None and info == blobs.stat("results/t.png")
+    assert (info.size, info.content_type, dict(info.metadata)) == (4, "image/png", {"width": "4"})
+    assert _close_to_now(family.retention_clock(backends, "results/t.png"))
+    assert blobs.get("results/t.png") == b"png!"
+
+
+def test_touch_of_a_missing_object_is_none(blobs: BlobStore) -> None:
+    assert blobs.touch("results/missing.png") is None
+    assert not blobs.exists("results/missing.png")
+
+
 def test_a_prefix_is_not_an_object(blobs: BlobStore) -> None:
     blobs.put("dir/child", b"1", content_type="text/plain")
     with pytest.raises(NotFound):
         blobs.get("dir")
     assert blobs.stat("dir") is None
+    assert blobs.touch("dir") is None
 
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
@@ -150,6 +182,7 @@ def test_bad_keys_are_refused_everywhere(blobs: BlobStore, key: str) -> None:
         lambda: blobs.put(key, b"x", content_type="text/plain"),
         lambda: blobs.get(key),
         lambda: blobs.stat(key),
+        lambda: blobs.touch(key),
         lambda: blobs.delete(key),
         lambda: blobs.url(key, ttl_s=60),
         lambda: blobs.upload_url(key, content_type="image/png", ttl_s=60),
