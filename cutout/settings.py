@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cutout.errors import ConfigurationError
+from cutout.job import DISPLAY_LONG_SIDE, DISPLAY_QUALITY, DISPLAY_QUALITY_FLOOR, DisplaySpec
 
 ENV_PREFIX = "CUTOUT_"
 
@@ -55,6 +56,17 @@ class Settings(BaseModel):
         "priority the key may use (high, standard or batch)",
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+
+    # the display rendition every result gets first (cutout/results.py)
+    display_long_side: int = Field(
+        DISPLAY_LONG_SIDE, ge=64, le=8192, description="display rendition's long side, px"
+    )
+    display_quality: int = Field(
+        DISPLAY_QUALITY,
+        ge=DISPLAY_QUALITY_FLOOR,
+        le=100,
+        description="display rendition's lossy WebP quality",
+    )
 
     # segmentation
     segmenter: str = Field("inspyrenet", description="name in the segmenter registry")
@@ -190,6 +202,11 @@ class Settings(BaseModel):
         float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
         fg = "-fg" if self.foreground else ""
         return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
+
+    @property
+    def display(self) -> DisplaySpec:
+        """The display rendition new jobs ask for."""
+        return DisplaySpec(long_side=self.display_long_side, quality=self.display_quality)
 
     @property
     def blob_dir(self) -> Path:

@@ -35,7 +35,7 @@ from cutout.settings import Settings
 from worker.budget import PixelBudget, chunks
 from worker.decode import decode_image
 from worker.render import Renderer
-from worker.segmenters.base import Segmenter
+from worker.segmenters.base import Matte, Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -161,19 +161,19 @@ class BatchRunner:
         item.stages["decode"] = _since(mark)
         return rgb
 
-    def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+    def _segment(self, items: list[_Item]) -> tuple[list[Matte], float]:
         segmenter = self.segmenter()
         with self.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
+            alphas = segmenter.mattes([item.rgb for item in items if item.rgb is not None])
             return alphas, _since(mark)
 
     def _segment_one_by_one(
         self, items: list[_Item], leases: LeaseKeeper
-    ) -> tuple[list[_Item], list[np.ndarray], float]:
+    ) -> tuple[list[_Item], list[Matte], float]:
         """A photo the segmenter refuses fails its own job, not its batch-mates'."""
         kept: list[_Item] = []
-        alphas: list[np.ndarray] = []
+        alphas: list[Matte] = []
         seconds = 0.0
         for item in items:
             try:
@@ -190,7 +190,7 @@ class BatchRunner:
             seconds += took
         return kept, alphas, seconds
 
-    def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
+    def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
         assert item.rgb is not None
         try:

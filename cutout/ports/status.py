@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
-from cutout.job import EffectResult, ErrorInfo, Job, JobState
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Rendition
 
 #: Changes a transition applies along with the new state.
 Mutation = Callable[[Job], None]
@@ -54,10 +54,14 @@ class StatusStore(ABC):
         effect: str,
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
+        *,
+        rendition: Rendition = Rendition.FULL,
     ) -> Job:
         """Merge one effect's result (or its error: exactly one of the two) into the job,
-        atomically. A result replaces an earlier error for that effect; an error never
-        replaces a stored result (a failed redelivery must not hide a finished result)."""
+        atomically. A full result goes into ``results`` and replaces an earlier error for
+        that effect; an error never replaces a stored full result (a failed redelivery must
+        not hide a finished result). A display result goes into ``displays`` and touches
+        nothing else; errors are about the effect, so they always come with ``full``."""
 
     @abstractmethod
     def find(
@@ -70,3 +74,13 @@ class StatusStore(ABC):
     ) -> list[Job]:
         """Jobs matching every given filter, newest ``created_at`` first, at most
         ``limit`` (at least 1)."""
+
+
+def check_record(
+    result: EffectResult | None, error: ErrorInfo | None, rendition: Rendition
+) -> None:
+    """The arguments :meth:`StatusStore.record_result` accepts, checked for every adapter."""
+    if (result is None) == (error is None):
+        raise ValueError("record_result needs exactly one of result and error")
+    if error is not None and rendition is not Rendition.FULL:
+        raise ValueError("an effect's error is recorded with the full rendition")
