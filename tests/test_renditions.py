@@ -251,3 +251,21 @@ def test_an_srgb_profile_leaves_the_pixels_alone() -> None:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", icc_profile=srgb)
     np.testing.assert_array_equal(decode_image(buffer.getvalue(), max_pixels=10**6), pixels)
+
+
+def test_the_display_estimates_foreground_colours_at_half_size() -> None:
+    """Opaque pixels keep the photo's colours, alpha is untouched, and the soft edge's
+    colours stay close to the full-size estimate's."""
+    from tests.support.segmenters import ellipse_alpha
+    from worker.compose import compose_cutout
+
+    rgb = photo_like(320, 240)
+    alpha = ellipse_alpha(240, 320)
+    full = compose_cutout(rgb, alpha, estimate_foreground=True, device="cpu")
+    half = compose_cutout(rgb, alpha, estimate_foreground=True, device="cpu", foreground_scale=0.5)
+    np.testing.assert_array_equal(half[..., 3], alpha)
+    opaque = alpha == 255
+    np.testing.assert_array_equal(half[opaque, :3], rgb[opaque])
+    edge = (alpha > 25) & (alpha < 230)
+    difference = np.abs(half[edge, :3].astype(int) - full[edge, :3].astype(int))
+    assert difference.mean() < 8
