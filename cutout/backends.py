@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cutout.ports import BlobStore, JobQueue, Launcher, StatusStore
+from cutout.ports import BlobStore, JobQueue, KeyStore, Launcher, StatusStore
 from cutout.settings import Backend, Settings
 
 
@@ -14,6 +14,7 @@ class Backends:
     queue: JobQueue
     status: StatusStore
     launcher: Launcher
+    keys: KeyStore
 
 
 def open_backends(settings: Settings) -> Backends:

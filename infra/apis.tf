@@ -9,6 +9,7 @@ locals {
     "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
     "pubsub.googleapis.com",
     "run.googleapis.com",
+    "secretmanager.googleapis.com", # the API key pepper
     "storage.googleapis.com",
   ])
 }

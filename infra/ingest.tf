@@ -40,6 +40,16 @@ resource "google_cloud_run_v2_service" "ingest" {
           value = env.value
         }
       }
+
+      env {
+        name = "CUTOUT_KEY_PEPPER"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.key_pepper.secret_id
+            version = google_secret_manager_secret_version.key_pepper.version
+          }
+        }
+      }
     }
   }
 
@@ -48,7 +58,11 @@ resource "google_cloud_run_v2_service" "ingest" {
     ignore_changes = [template[0].containers[0].image]
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_version.key_pepper,
+    google_secret_manager_secret_iam_member.ingest_reads_key_pepper,
+  ]
 }
 
 # Browsers upload and poll directly, so the API is public; it authenticates clients

@@ -73,7 +73,7 @@ class IngestApp:
     def __init__(self, settings: Settings, backends: Backends) -> None:
         self.settings = settings
         self.service = IngestService(settings, backends)
-        self.keys = KeyRing(settings.api_keys, allow_anonymous=settings.allow_anonymous)
+        self.keys = KeyRing.for_settings(settings, backends.keys)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self._page = resources.files("ingest").joinpath("static/index.html").read_bytes()
 

@@ -1,10 +1,11 @@
-"""The local adapters: a directory for blobs, one SQLite file for queue, status and
-heartbeats, subprocesses for workers. Nothing to install or run beyond Python."""
+"""The local adapters: a directory for blobs, one SQLite file for queue, status, keys
+and heartbeats, subprocesses for workers. Nothing to install or run beyond Python."""
 
 from __future__ import annotations
 
 from cutout.backends import Backends
 from cutout.local.blobstore import LocalBlobStore
+from cutout.local.keys import SqliteKeyStore
 from cutout.local.launcher import LocalLauncher
 from cutout.local.queue import SqliteJobQueue
 from cutout.local.status import SqliteStatusStore
@@ -21,6 +22,7 @@ def open_local_backends(settings: Settings) -> Backends:
         ),
         status=SqliteStatusStore(settings.db_path),
         launcher=LocalLauncher(settings),
+        keys=SqliteKeyStore(settings.db_path),
     )
 
 
@@ -28,6 +30,7 @@ __all__ = [
     "LocalBlobStore",
     "LocalLauncher",
     "SqliteJobQueue",
+    "SqliteKeyStore",
     "SqliteStatusStore",
     "open_local_backends",
 ]
