@@ -73,17 +73,6 @@ def test_list_shows_records_never_tokens_and_revoke_stops_the_key(data_dir: Path
     assert caught.value.code == "revoked_api_key"
 
 
-@pytest.mark.parametrize(
-    ("args", "code"),
-    [
-        (["create", "--kind", "publishable"], "invalid_key_record"),
-        (["create", "--kind", "publishable", "--origin", "https://shop.example/"],
-         "invalid_origin"),
-        (["create", "--kind", "secret", "--origin", "https://shop.example"],
-         "invalid_key_record"),
-        (["revoke", "0123456789ab"], "key_not_found"),
-    ],
-)  # fmt: skip
 @pytest.mark.emulator
 def test_the_same_commands_with_backend_gcp_write_firestore(
     gcp_settings: Settings, monkeypatch: pytest.MonkeyPatch, data_dir: Path
@@ -99,6 +88,17 @@ def test_the_same_commands_with_backend_gcp_write_firestore(
     assert firestore_keys.get(made["id"]).revoked
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["create", "--kind", "publishable"], "invalid_key_record"),
+        (["create", "--kind", "publishable", "--origin", "https://shop.example/"],
+         "invalid_origin"),
+        (["create", "--kind", "secret", "--origin", "https://shop.example"],
+         "invalid_key_record"),
+        (["revoke", "0123456789ab"], "key_not_found"),
+    ],
+)  # fmt: skip
 def test_bad_requests_are_one_line_errors_that_store_nothing(
     data_dir: Path, args: list[str], code: str
 ) -> None:
