@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -179,8 +178,14 @@ def key_pepper(settings: Settings) -> bytes:
     no data directory, and a pepper made per instance would reject every key."""
     if settings.key_pepper:
         return settings.key_pepper.encode()
-    if settings.backend is Backend.GCP and not os.environ.get("FIRESTORE_EMULATOR_HOST"):
+    if settings.backend is Backend.GCP and not _firestore_emulated():
         raise ConfigurationError(
             "CUTOUT_KEY_PEPPER must be set on GCP (Terraform passes it from Secret Manager)"
         )
     return data_dir_secret(settings, "key-pepper").encode()
+
+
+def _firestore_emulated() -> bool:
+    from cutout.gcp.clients import EmulatorHosts
+
+    return EmulatorHosts.from_env().firestore is not None

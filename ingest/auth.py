@@ -67,7 +67,7 @@ class Caller:
             raise Forbidden(
                 f"priority {priority.value!r} needs an API key allowed to use it; this caller "
                 f"may use {self.tier.value!r} or lower",
-                code="priority_not_allowed",
+                code=ErrorCode.PRIORITY_NOT_ALLOWED,
             )
 
 
@@ -106,7 +106,7 @@ class KeyRing:
         token = headers.get("X-API-Key") or _bearer(headers.get("Authorization", ""))
         if not token:
             if not self._allow_anonymous:
-                raise Unauthorized("an API key is required", code="missing_api_key")
+                raise Unauthorized("an API key is required", code=ErrorCode.MISSING_API_KEY)
             return Caller(ANONYMOUS, Priority.STANDARD)
         key_id = key_id_of(token)
         record = self._record(key_id) if key_id else None
