@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, InvalidInput
@@ -145,8 +152,12 @@ def issue_key(
             label=label,
             digest=token_digest(pepper, token),
         )
-    except ValueError as exc:
-        raise InvalidInput(str(exc), code=ErrorCode.INVALID_KEY_RECORD) from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'key'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise InvalidInput(problems, code=ErrorCode.INVALID_KEY_RECORD) from exc
     return IssuedKey(token, record)
 
 
