@@ -70,6 +70,10 @@ class ErrorCode(StrEnum):
     # -- callers --------------------------------------------------------------------------
     MISSING_API_KEY = "missing_api_key"
     INVALID_API_KEY = "invalid_api_key"
+    REVOKED_API_KEY = "revoked_api_key"
+    INVALID_ORIGIN = "invalid_origin"
+    INVALID_KEY_RECORD = "invalid_key_record"
+    KEY_NOT_FOUND = "key_not_found"
     FORBIDDEN = "forbidden"
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"

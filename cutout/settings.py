@@ -49,10 +49,11 @@ class Settings(BaseModel):
     url_ttl_s: int = Field(3600, gt=0, description="lifetime of result/upload URLs")
     job_ttl_days: int = Field(30, gt=0, description="job documents expire after this")
     max_effects: int = Field(8, ge=1, description="effects one job may ask for")
-    api_keys: str = Field(
-        "",
-        description="'id:secret:tier' entries separated by ','; tier is the highest "
-        "priority the key may use (high, standard or batch)",
+    key_pepper: str = Field(
+        "", description="HMAC key for API key digests; kept in the data dir if empty (local)"
+    )
+    key_cache_s: float = Field(
+        5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
 
@@ -137,6 +138,7 @@ class Settings(BaseModel):
     results_bucket: str = ""
     topic_prefix: str = Field("cutout", description="topics are <prefix>-<tier>")
     jobs_collection: str = "jobs"
+    keys_collection: str = "keys"
     workers_collection: str = "workers"
     worker_job: str = Field("cutout-worker", description="the Cloud Run job to execute")
     launcher: LauncherKind = Field(
@@ -216,17 +218,25 @@ class Settings(BaseModel):
 def local_url_secret(settings: Settings) -> str:
     """The local URL-signing key: the configured one, or one kept in the data directory so
     that ingest and workers started separately agree on it."""
-    if settings.url_secret:
-        return settings.url_secret
-    path = settings.data_dir / "url-secret"
+    return settings.url_secret or data_dir_secret(settings, "url-secret")
+
+
+def data_dir_secret(settings: Settings, name: str) -> str:
+    """A random secret kept in ``data_dir/name`` (mode 0600), made by whichever process
+    asks first. It is written aside and linked into place, so a process racing to read
+    it sees the whole secret or none, and every racer ends up with the same one."""
+    path = settings.data_dir / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        candidate = secrets.token_hex(32)
+        aside = path.with_name(f".{name}.{secrets.token_hex(4)}")
+        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(secrets.token_hex(32))
         try:
-            with path.open("x") as fh:
-                fh.write(candidate)
-            return candidate
+            os.link(aside, path)
         except FileExistsError:
-            return path.read_text().strip()
+            pass
+        finally:
+            aside.unlink()
+        return path.read_text().strip()

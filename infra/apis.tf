@@ -11,7 +11,7 @@ locals {
     "pubsub.googleapis.com",
     "redis.googleapis.com", # Memorystore: the shared quota counters
     "run.googleapis.com",
-    "secretmanager.googleapis.com", # the quota Redis URL (it holds the AUTH string)
+    "secretmanager.googleapis.com", # the API key pepper and the quota Redis URL
     "storage.googleapis.com",
   ])
 }

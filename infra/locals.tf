@@ -32,6 +32,7 @@ locals {
     CUTOUT_RESULTS_BUCKET     = local.results_bucket
     CUTOUT_TOPIC_PREFIX       = var.name_prefix
     CUTOUT_JOBS_COLLECTION    = "jobs"
+    CUTOUT_KEYS_COLLECTION    = "keys"
     CUTOUT_WORKERS_COLLECTION = "workers"
     CUTOUT_WORKER_JOB         = local.worker_job_name
     CUTOUT_PUBLIC_URL         = local.public_url
@@ -46,8 +47,10 @@ locals {
     CUTOUT_BATCH_SIZE  = tostring(var.worker_batch_size)
   }, var.worker_extra_env)
 
+  # Anonymous access is for the local demo only: every caller here presents a key.
   ingest_env = merge(local.common_env, {
     CUTOUT_MAX_WORKERS      = tostring(var.max_workers)
     CUTOUT_QUOTA_STORAGE_CA = google_redis_instance.quotas.server_ca_certs[0].cert
+    CUTOUT_ALLOW_ANONYMOUS  = "false"
   }, var.ingest_extra_env)
 }

@@ -89,6 +89,12 @@ variable "job_ttl_days" {
   default     = 30
 }
 
+variable "key_pepper_version" {
+  description = "Bump to rotate the API key pepper (CUTOUT_KEY_PEPPER, in Secret Manager). Every existing key stops working: mint new ones."
+  type        = number
+  default     = 1
+}
+
 variable "max_delivery_attempts" {
   description = "Deliveries of one message before Pub/Sub dead-letters it (5-100); also CUTOUT_MAX_ATTEMPTS."
   type        = number

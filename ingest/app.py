@@ -48,7 +48,7 @@ class IngestApp:
     ) -> None:
         self.settings = settings
         self.service = IngestService(settings, backends)
-        self.keys = KeyRing(settings.api_keys, allow_anonymous=settings.allow_anonymous)
+        self.keys = KeyRing.for_settings(settings, backends.keys)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)

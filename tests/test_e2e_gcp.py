@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,10 +42,12 @@ from werkzeug.wrappers import Request
 from cutout.backends import Backends, open_backends
 from cutout.gcp.topology import Names
 from cutout.job import Job, JobState, Priority
+from cutout.keys import key_pepper
 from cutout.ports import BlobInfo, BlobStore
 from cutout.settings import Settings
 from ingest.app import IngestApp
 from tests.conftest import FIXTURES
+from tests.support.keys import add_key
 from tests.support.segmenters import (
     SLOW_S,
     EllipseSegmenter,
@@ -58,7 +60,7 @@ from worker.segmenters import base
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
-KEY = "e2e-secret"
+PEPPER = "e2e-pepper"
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -78,13 +80,15 @@ class Ingest:
     """The ingest API, driven through its WSGI dispatch like functions-framework does."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = IngestApp(settings, open_backends(settings))
+        backends = open_backends(settings)
+        self.app = IngestApp(settings, backends)
+        key = add_key(backends.keys, key_pepper(settings), tier=Priority.HIGH)
 
         def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             return self.app.dispatch(Request(environ))(environ, start_response)
 
         self.client = Client(wsgi)
-        self.auth = {"Authorization": f"Bearer {KEY}"}
+        self.auth = {"Authorization": f"Bearer {key}"}
 
     def submit(self, data: bytes, priority: Priority) -> str:
         body, content_type = encode_multipart_formdata(
@@ -178,7 +182,7 @@ def e2e_settings(gcp_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Set
     GatedSegmenter.reset()
     return gcp_settings.with_overrides(
         segmenter="test-ellipse",
-        api_keys=f"shop:{KEY}:high",
+        key_pepper=PEPPER,
         batch_size=1,
         poll_s=0.3,
         batch_wait_ms=50,
@@ -439,7 +443,7 @@ def test_a_redelivered_job_keeps_the_result_its_first_attempt_stored(
     job_id = ingest.submit(variant("coffee.png", 5), Priority.HIGH)
     real = ingest.app.service.backends
     dying = DiesAfterStoring(real.blobs)
-    crashing = Backends(blobs=dying, queue=real.queue, status=real.status, launcher=real.launcher)
+    crashing = replace(real, blobs=dying)
     first = Worker(settings=e2e_settings, backends=crashing)
     with pytest.raises(WorkerDied):
         first.work()

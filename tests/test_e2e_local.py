@@ -52,10 +52,10 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    args = ("--data-dir", str(pipeline.data), "submit", str(FIXTURES / "coffee.png"),
+            "--url", pipeline.url, "--out", str(out), "--priority", "high")  # fmt: skip
     done = subprocess.run(
-        cutout_command(
-            "submit", str(FIXTURES / "coffee.png"), "--url", pipeline.url, "--out", str(out)
-        ),
+        cutout_command(*args),
         capture_output=True,
         text=True,
         timeout=240,
@@ -63,6 +63,8 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout.splitlines()[-1])
     assert job["state"] == "done"
+    # high needs a key: the one `cutout up` minted, which submit found by itself
+    assert job["priority"] == "high"
     saved = Image.open(out / "coffee.color.png")
     assert saved.size == (600, 400) and saved.mode == "RGBA"
 

@@ -208,6 +208,22 @@ def test_every_cutout_env_var_is_a_real_setting() -> None:
     assert {"CUTOUT_BACKEND", "CUTOUT_WORKER_JOB", "CUTOUT_IDLE_EXIT_S"} <= env
 
 
+def test_ingest_refuses_anonymous_callers_and_reads_the_key_pepper_from_secret_manager() -> None:
+    tf = terraform()
+    assert re.search(r'\bCUTOUT_ALLOW_ANONYMOUS = "false"', tf.locals["ingest_env"])
+    container = block(block(tf.resource("google_cloud_run_v2_service", "ingest"), "template"),
+                      "containers")  # fmt: skip
+    [pepper] = [e for e in container["env"] if e["name"] == "CUTOUT_KEY_PEPPER"]
+    source = block(block(pepper, "value_source"), "secret_key_ref")
+    assert ref(source["secret"]) == "google_secret_manager_secret.key_pepper.secret_id"
+    assert ref(source["version"]) == "google_secret_manager_secret_version.key_pepper.version"
+    version = tf.resource("google_secret_manager_secret_version", "key_pepper")
+    assert "secret_data" not in version, "a plain secret_data would put the pepper in state"
+    assert ref(version["secret_data_wo"]) == "ephemeral.random_password.key_pepper.result"
+    grant = tf.resource("google_secret_manager_secret_iam_member", "ingest_reads_key_pepper")
+    assert ref(grant["secret_id"]) == "google_secret_manager_secret.key_pepper.id"
+
+
 def test_scheduler_posts_to_scale_with_oidc() -> None:
     job = terraform().resource("google_cloud_scheduler_job", "backlog_check")
     target = block(job, "http_target")

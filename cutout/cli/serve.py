@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from cutout.backends import open_backends
+from cutout.cli.local_key import LOCAL_KEY_FILE, LOCAL_KEY_QUOTAS, ensure_local_key
 from cutout.errors import ConfigurationError
 from cutout.settings import Backend, Settings
 from cutout.weights import download_reachable, local_weights, weight_sources
@@ -161,6 +163,13 @@ def up(
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     url = settings.public_url
+    key_id = ensure_local_key(settings, open_backends(settings).keys)
+    click.secho(
+        f"CLI key {key_id} in {settings.data_dir / LOCAL_KEY_FILE}: secret, tier high, "
+        f"{LOCAL_KEY_QUOTAS.requests_per_minute} requests/min, "
+        f"{LOCAL_KEY_QUOTAS.images_per_day} images/day",
+        err=True,
+    )
     env = child_env(settings)
     # its own process group (in our session, so that workers can join it): Ctrl-C reaches
     # only us, and stop_group ends ingest and every worker together

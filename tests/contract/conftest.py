@@ -22,7 +22,13 @@ import pytest
 
 from cutout.backends import Backends
 from cutout.job import EffectRequest, InputInfo, Job, new_job_id
-from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
+from cutout.local import (
+    LocalBlobStore,
+    LocalLauncher,
+    SqliteJobQueue,
+    SqliteKeyStore,
+    SqliteStatusStore,
+)
 from cutout.local.blobstore import verify_signature
 from cutout.settings import Settings
 from tests.support.emulators import PROJECT, settings_for
@@ -87,17 +93,20 @@ def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     )
     status = SqliteStatusStore(settings.db_path)
     launcher = LocalLauncher(settings)
+    keys = SqliteKeyStore(settings.db_path)
     try:
         yield Backends(
             blobs=LocalBlobStore(settings.blob_dir, settings.public_url, LOCAL_SECRET),
             queue=queue,
             status=status,
             launcher=launcher,
+            keys=keys,
         )
     finally:
         queue.close()
         status.close()
         launcher.close()
+        keys.close()
 
 
 def _check_local_url(
