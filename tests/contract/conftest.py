@@ -32,6 +32,7 @@ class Overrides:
 
     lease_s: float
     max_attempts: int = 5
+    guard_every: int = Settings().batch_guard_every
 
 
 class UrlCheck(Protocol):
@@ -50,9 +51,9 @@ class UrlCheck(Protocol):
 class Family:
     """``open(tmp_path, overrides)`` yields fresh adapters; calls with the same ``tmp_path``
     share storage (as two processes would). ``lease_s`` is the shortest lease the family's
-    queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` and
-    ``exact_depth`` say whether tier/FIFO order and :meth:`JobQueue.depth` are exact rather
-    than best effort. ``check_url(backends, url, method, now, content_type=None)`` raises
+    queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` says
+    whether tier/FIFO order is exact rather than best effort.
+    ``check_url(backends, url, method, now, content_type=None)`` raises
     :class:`~cutout.errors.InvalidInput` if the server would refuse ``method`` on ``url``
     at ``now`` (sent with that ``Content-Type``); ``None`` means the family cannot check
     its URLs offline (those tests then skip and say so)."""
@@ -60,7 +61,6 @@ class Family:
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
     lease_s: float
     strict_order: bool = True
-    exact_depth: bool = True
     check_url: UrlCheck | None = None
     marks: tuple[pytest.MarkDecorator, ...] = ()
     #: Fixtures to set up before ``open`` (servers, environment variables).
@@ -76,7 +76,10 @@ def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     # 10 s (Pub/Sub's floor), and these tests want shorter ones.
     settings = Settings(data_dir=tmp_path / "data", url_secret=LOCAL_SECRET)
     queue = SqliteJobQueue(
-        settings.db_path, lease_s=overrides.lease_s, max_attempts=overrides.max_attempts
+        settings.db_path,
+        lease_s=overrides.lease_s,
+        max_attempts=overrides.max_attempts,
+        guard_every=overrides.guard_every,
     )
     status = SqliteStatusStore(settings.db_path)
     launcher = LocalLauncher(settings)
@@ -114,7 +117,9 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
 
     uid = "c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]
     settings = settings_for(uid).with_overrides(
-        lease_s=math.ceil(overrides.lease_s), max_attempts=overrides.max_attempts
+        lease_s=math.ceil(overrides.lease_s),
+        max_attempts=overrides.max_attempts,
+        batch_guard_every=overrides.guard_every,
     )
     backends = open_gcp_backends(settings)
     try:
@@ -143,13 +148,11 @@ def _check_gcp_url(
 
 FAMILIES: dict[str, Family] = {
     "local": Family(open=_open_local, lease_s=2.0, check_url=_check_local_url),
-    # Pub/Sub orders tiers per pull but not strictly FIFO within one, and its depth is the
-    # status store's backlog (Pub/Sub reports none the emulator could show).
+    # Pub/Sub orders tiers per pull but not strictly FIFO within one.
     "gcp": Family(
         open=_open_gcp,
         lease_s=10.0,
         strict_order=False,
-        exact_depth=False,
         check_url=_check_gcp_url,
         marks=(pytest.mark.emulator,),
         fixtures=("gcp_settings",),
