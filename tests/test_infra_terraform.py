@@ -113,6 +113,20 @@ def test_retention_is_7_days_for_uploads_and_30_for_results() -> None:
         assert tf.default(variable) == days
 
 
+def test_terraform_retention_is_the_settings_retention() -> None:
+    """The local family sweeps by the settings; GCP expires by Terraform's rules: one
+    set of numbers, handed to the services too."""
+    tf, defaults = terraform(), Settings()
+    env = tf.locals["common_env"]
+    for variable, setting in (
+        ("uploads_retention_days", "upload_retention_days"),
+        ("results_retention_days", "result_retention_days"),
+        ("job_ttl_days", "job_ttl_days"),
+    ):
+        assert tf.default(variable) == getattr(defaults, setting), variable
+        assert env[f"CUTOUT_{setting.upper()}"] == f"${{tostring(var.{variable})}}"
+
+
 # ---- Firestore -----------------------------------------------------------------------
 
 

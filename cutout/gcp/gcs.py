@@ -24,12 +24,10 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from cutout.gcp.errors import translated
 from cutout.gcp.signing import UrlSigner
 from cutout.ports import BlobInfo, BlobStore
-from cutout.ports.blobstore import check_key
+from cutout.ports.blobstore import RESULTS_PREFIX, check_key, is_upload
 
 log = logging.getLogger(__name__)
 
-UPLOADS_PREFIX = "uploads/"
-RESULTS_PREFIX = "results/"
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
 #: Retrying an upload is safe for us either way: an unconditional put writes the same
@@ -127,7 +125,7 @@ class GcsBlobStore(BlobStore):
 
     def _blob(self, key: str) -> storage.Blob:
         check_key(key)
-        bucket = self._uploads if key.startswith(UPLOADS_PREFIX) else self._results
+        bucket = self._uploads if is_upload(key) else self._results
         return bucket.blob(key)
 
 
