@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -16,14 +15,12 @@ import pytest
 
 from cutout.job import Priority
 from cutout.local import SqliteJobQueue
-
-HELPER = Path(__file__).with_name("local_procs.py")
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.local_procs import ROOT, command
 
 
 def run_children(args: list[list[str]], timeout_s: float = 120) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(HELPER), *a], env=env) for a in args]
+    procs = [subprocess.Popen(command(*a), env=env) for a in args]
     for proc in procs:
         assert proc.wait(timeout=timeout_s) == 0, f"child {proc.args!r} failed"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,9 +14,7 @@ import pytest
 from cutout.errors import InvalidInput
 from cutout.job import ClientInfo, EffectRequest, InputInfo, Job, JobState
 from cutout.local import SqliteStatusStore
-
-HELPER = Path(__file__).with_name("local_procs.py")
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.local_procs import ROOT, command
 
 
 def job(job_id: str, **fields: object) -> Job:
@@ -44,7 +41,7 @@ def test_compare_and_set_across_processes(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, str(HELPER), "claim", str(db), str(o), str(ready), "4", *ids],
+            command("claim", str(db), str(o), str(ready), "4", *ids),
             env=env,
         )
         for o in outs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -22,7 +22,9 @@ from cutout.backends import Backends
 from cutout.job import EffectRequest, InputInfo, Job, new_job_id
 from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
 from cutout.local.blobstore import verify_signature
+from cutout.ports import Launcher
 from cutout.settings import Settings
+from cutout.worker_processes import WorkerProcesses
 from tests.support.emulators import PROJECT, settings_for
 
 
@@ -47,6 +49,21 @@ class UrlCheck(Protocol):
     ) -> None: ...
 
 
+class Processes(Protocol):
+    def running(self) -> list[int]: ...
+
+    def stop(self, timeout_s: float = 10.0) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Spawning:
+    """A launcher whose :meth:`~Launcher.start` runs a given command, and the processes
+    it started (stopped when the ``spawn`` context ends)."""
+
+    launcher: Launcher
+    processes: Processes
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """``open(tmp_path, overrides)`` yields fresh adapters; calls with the same ``tmp_path``
@@ -56,9 +73,11 @@ class Family:
     ``check_url(backends, url, method, now, content_type=None)`` raises
     :class:`~cutout.errors.InvalidInput` if the server would refuse ``method`` on ``url``
     at ``now`` (sent with that ``Content-Type``); ``None`` means the family cannot check
-    its URLs offline (those tests then skip and say so)."""
+    its URLs offline (those tests then skip and say so). ``spawn(tmp_path, command)``
+    yields a :class:`Spawning` whose launcher starts workers as ``command``."""
 
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
+    spawn: Callable[[Path, Sequence[str]], AbstractContextManager[Spawning]]
     lease_s: float
     strict_order: bool = True
     check_url: UrlCheck | None = None
@@ -70,11 +89,15 @@ class Family:
 LOCAL_SECRET = "contract-suite-secret"
 
 
+def _local_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", url_secret=LOCAL_SECRET)
+
+
 @contextmanager
 def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     # Built one by one rather than by open_local_backends: Settings refuse leases under
     # 10 s (Pub/Sub's floor), and these tests want shorter ones.
-    settings = Settings(data_dir=tmp_path / "data", url_secret=LOCAL_SECRET)
+    settings = _local_settings(tmp_path)
     queue = SqliteJobQueue(
         settings.db_path,
         lease_s=overrides.lease_s,
@@ -93,6 +116,16 @@ def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     finally:
         queue.close()
         status.close()
+        launcher.close()
+
+
+@contextmanager
+def _spawn_local(tmp_path: Path, command: Sequence[str]) -> Iterator[Spawning]:
+    launcher = LocalLauncher(_local_settings(tmp_path), command)
+    try:
+        yield Spawning(launcher, launcher)
+    finally:
+        launcher.stop(timeout_s=30)
         launcher.close()
 
 
@@ -115,8 +148,7 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     from cutout.gcp.gcs import GcsBlobStore
     from cutout.gcp.pubsub import PubSubJobQueue
 
-    uid = "c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]
-    settings = settings_for(uid).with_overrides(
+    settings = _gcp_settings(tmp_path).with_overrides(
         lease_s=math.ceil(overrides.lease_s),
         max_attempts=overrides.max_attempts,
         batch_guard_every=overrides.guard_every,
@@ -128,6 +160,29 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
         cast(PubSubJobQueue, backends.queue).close()
         cast(FirestoreStatusStore, backends.status).close()
         cast(GcsBlobStore, backends.blobs).close()
+
+
+def _gcp_settings(tmp_path: Path) -> Settings:
+    return settings_for("c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12])
+
+
+@contextmanager
+def _spawn_gcp(tmp_path: Path, command: Sequence[str]) -> Iterator[Spawning]:
+    # Cloud Run has no emulator: workers run here (the launcher's local starter) and
+    # beat into the emulated Firestore.
+    from google.cloud import firestore
+
+    from cutout.gcp.launcher import FirestoreLauncher
+
+    settings = _gcp_settings(tmp_path).with_overrides(launcher="local")
+    processes = WorkerProcesses(settings, command)
+    client = firestore.Client(project=settings.gcp_project)
+    launcher = FirestoreLauncher(client, collection=settings.workers_collection, starter=processes)
+    try:
+        yield Spawning(launcher, processes)
+    finally:
+        processes.stop(timeout_s=30)
+        client.close()
 
 
 def _check_gcp_url(
@@ -147,10 +202,11 @@ def _check_gcp_url(
 
 
 FAMILIES: dict[str, Family] = {
-    "local": Family(open=_open_local, lease_s=2.0, check_url=_check_local_url),
+    "local": Family(open=_open_local, spawn=_spawn_local, lease_s=2.0, check_url=_check_local_url),
     # Pub/Sub orders tiers per pull but not strictly FIFO within one.
     "gcp": Family(
         open=_open_gcp,
+        spawn=_spawn_gcp,
         lease_s=10.0,
         strict_order=False,
         check_url=_check_gcp_url,

@@ -1,4 +1,4 @@
-"""Child processes for the local adapters' multi-process tests (run as a script).
+"""Child processes for the adapters' multi-process tests (run as a script: :func:`command`).
 
     consume DB OUT LEASE_S READY_DIR N     pull, record each delivery, ack (odd job numbers
                                           are dropped on their first delivery)
@@ -9,7 +9,8 @@
                                           then says goodbye
 
 Each writes JSON lines to OUT. ``READY_DIR``/``N`` is a start barrier: every child waits
-until ``N`` children are ready, so they really run at the same time.
+until ``N`` children are ready, so they really run at the same time. Children need the
+repository on ``PYTHONPATH`` (:data:`ROOT`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from cutout.job import EffectResult, JobState, utcnow
 from cutout.local import SqliteJobQueue, SqliteStatusStore
 from cutout.ports import WorkerBeat
 from cutout.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def command(*args: str) -> list[str]:
+    """The command line that runs this file with ``args``."""
+    return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
 def barrier(ready_dir: str, count: int) -> None:
