@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from cutout.backends import Backends
-from cutout.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from cutout.errors import Conflict, IllegalTransition, InvalidInput, NotFound, TransientError
 from cutout.job import (
     ClientInfo,
     EffectRequest,
@@ -311,24 +311,31 @@ def test_empty_effect_names_are_refused(status: StatusStore, make_job: MakeJob) 
 def test_a_mutation_that_runs_again_starts_from_the_stored_job(
     status: StatusStore, make_job: MakeJob
 ) -> None:
-    """Six racing re-claims (running → running), each adding one attempt: whether the
+    """Four racing re-claims (running → running), each adding one attempt. Whether the
     adapter runs a mutation once (SQLite) or again after a lost race (Firestore), every
-    run starts from the stored job, so the count ends at exactly six."""
+    run starts from the stored job, so the count ends at exactly the number of
+    transitions that succeeded. (Under this much contention Firestore's emulator may give
+    one up as TransientError: then it wrote nothing.)"""
     job = status.create(make_job())
     status.transition(job.id, [JobState.QUEUED], JobState.RUNNING)
     runs: list[int] = []
-    start = threading.Barrier(6)
+    start = threading.Barrier(4)
 
     def add_attempt(j: Job) -> None:
         runs.append(j.attempts)
         j.attempts += 1
 
-    def reclaim(_: int) -> None:
+    def reclaim(_: int) -> bool:
         start.wait()
-        status.transition(job.id, [JobState.RUNNING], JobState.RUNNING, add_attempt)
+        try:
+            status.transition(job.id, [JobState.RUNNING], JobState.RUNNING, add_attempt)
+        except TransientError:
+            return False
+        return True
 
-    with ThreadPoolExecutor(6) as pool:
-        list(pool.map(reclaim, range(6)))
-    assert status.get(job.id).attempts == 6
-    assert len(runs) >= 6
-    assert set(range(6)) <= set(runs)  # each committed run saw its predecessor's count
+    with ThreadPoolExecutor(4) as pool:
+        succeeded = sum(pool.map(reclaim, range(4)))
+    assert succeeded >= 1
+    assert status.get(job.id).attempts == succeeded
+    assert len(runs) >= succeeded
+    assert set(range(succeeded)) <= set(runs)  # each committed run saw its predecessor's
