@@ -48,6 +48,12 @@ class Settings(BaseModel):
     max_pixels: int = Field(50_000_000, gt=0)
     url_ttl_s: int = Field(3600, gt=0, description="lifetime of result/upload URLs")
     job_ttl_days: int = Field(30, gt=0, description="job documents expire after this")
+    upload_retention_days: int = Field(
+        7, gt=0, description="uploads are deleted this long after their last write"
+    )
+    result_retention_days: int = Field(
+        30, gt=0, description="results are deleted this long after their last write or cache hit"
+    )
     max_effects: int = Field(8, ge=1, description="effects one job may ask for")
     key_pepper: str = Field(
         "", description="HMAC key for API key digests; kept in the data dir if empty (local)"

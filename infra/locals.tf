@@ -25,20 +25,22 @@ locals {
   # Settings both ingest and workers read (cutout/settings.py). CUTOUT_MODEL_VERSION and
   # CUTOUT_WEIGHTS are baked into the images with the weights, never set here.
   common_env = {
-    CUTOUT_BACKEND            = "gcp"
-    CUTOUT_GCP_PROJECT        = var.project_id
-    CUTOUT_GCP_REGION         = var.region
-    CUTOUT_UPLOADS_BUCKET     = local.uploads_bucket
-    CUTOUT_RESULTS_BUCKET     = local.results_bucket
-    CUTOUT_TOPIC_PREFIX       = var.name_prefix
-    CUTOUT_JOBS_COLLECTION    = "jobs"
-    CUTOUT_KEYS_COLLECTION    = "keys"
-    CUTOUT_WORKERS_COLLECTION = "workers"
-    CUTOUT_WORKER_JOB         = local.worker_job_name
-    CUTOUT_PUBLIC_URL         = local.public_url
-    CUTOUT_MAX_ATTEMPTS       = tostring(var.max_delivery_attempts)
-    CUTOUT_LEASE_S            = tostring(var.lease_s)
-    CUTOUT_JOB_TTL_DAYS       = tostring(var.job_ttl_days)
+    CUTOUT_BACKEND               = "gcp"
+    CUTOUT_GCP_PROJECT           = var.project_id
+    CUTOUT_GCP_REGION            = var.region
+    CUTOUT_UPLOADS_BUCKET        = local.uploads_bucket
+    CUTOUT_RESULTS_BUCKET        = local.results_bucket
+    CUTOUT_TOPIC_PREFIX          = var.name_prefix
+    CUTOUT_JOBS_COLLECTION       = "jobs"
+    CUTOUT_KEYS_COLLECTION       = "keys"
+    CUTOUT_WORKERS_COLLECTION    = "workers"
+    CUTOUT_WORKER_JOB            = local.worker_job_name
+    CUTOUT_PUBLIC_URL            = local.public_url
+    CUTOUT_MAX_ATTEMPTS          = tostring(var.max_delivery_attempts)
+    CUTOUT_LEASE_S               = tostring(var.lease_s)
+    CUTOUT_JOB_TTL_DAYS          = tostring(var.job_ttl_days)
+    CUTOUT_UPLOAD_RETENTION_DAYS = tostring(var.uploads_retention_days)
+    CUTOUT_RESULT_RETENTION_DAYS = tostring(var.results_retention_days)
   }
 
   worker_env = merge(local.common_env, {

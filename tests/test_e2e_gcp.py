@@ -6,6 +6,8 @@ worked by the real worker loop, in-process or as ``python -m worker`` subprocess
 - a job that keeps failing ends in the dead-letter topic and ``failed`` with the reason;
 - a worker killed mid-batch (SIGKILL) loses no job: Pub/Sub redelivers after the ack
   deadline, and every job is finished exactly once;
+- a job whose one effect fails (a real encoding limit) ends ``done`` with that effect's
+  error and the other effect's result;
 - a redelivered job never yields a second, different result: result keys are
   content-addressed, a worker reuses a result its predecessor stored, and results are
   written with ``if_generation_match=0`` (two writers at once: one wins, see
@@ -48,6 +50,7 @@ from cutout.settings import Settings
 from ingest.app import IngestApp
 from tests.conftest import FIXTURES
 from tests.support.keys import add_key
+from tests.support.partial_failure import FIELDS, assert_one_effect_failed, panorama_jpeg
 from tests.support.segmenters import (
     SLOW_S,
     EllipseSegmenter,
@@ -299,6 +302,25 @@ def test_a_job_that_keeps_failing_is_dead_lettered_and_failed_with_the_reason(
         "delivery_attempts": "2",
     }
     subscriber.close()
+
+
+# -- one effect fails ------------------------------------------------------------------
+
+
+def test_a_job_whose_one_effect_fails_ends_done_with_that_error(e2e_settings: Settings) -> None:
+    ingest = Ingest(e2e_settings)
+    body, content_type = encode_multipart_formdata(
+        [*FIELDS.items(), ("file", ("pano.jpg", panorama_jpeg(), "image/jpeg"))]
+    )
+    response = ingest.client.post(
+        "/v1/jobs", data=body, headers={"Content-Type": content_type, **ingest.auth}
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id = str(response.json["id"])
+    with WorkerThread(e2e_settings) as worker:
+        wait_until(all_finished(ingest.app.service.backends, [job_id]), 120, "the job finishing")
+    assert worker.error is None
+    assert_one_effect_failed(ingest.poll(job_id))
 
 
 # -- a killed worker --------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """End to end on one machine: ``cutout up`` as a subprocess, a real photo over HTTP,
-polled to ``done``, the result checked; ``cutout submit --out``; a clean Ctrl-C.
+polled to ``done``, the result checked; ``cutout submit --out``; a clean Ctrl-C; a job
+whose one effect fails ends ``done`` with that effect's error.
 
 No weights exist on a test machine, so ``up`` must fall back to the weights-free
 segmenter, say so loudly, and label every job with it.
@@ -21,6 +22,7 @@ from PIL import Image
 
 from cutout.samples import jpeg_bytes, photo_like
 from tests.conftest import FIXTURES
+from tests.support.partial_failure import FIELDS, assert_one_effect_failed, panorama_jpeg
 from tests.support.pipeline import Pipeline, cutout_command
 
 pytestmark = pytest.mark.slow
@@ -116,3 +118,14 @@ def test_a_four_effect_job_shows_its_first_result_before_the_last(pipeline: Pipe
     assert job["state"] == "done", job
     assert set(job["results"]) == set(names)
     assert any(0 < n < len(names) for n in seen), f"never saw a partial job: {seen}"
+
+
+def test_a_job_whose_one_effect_fails_ends_done_with_that_error(pipeline: Pipeline) -> None:
+    response = requests.post(
+        f"{pipeline.url}/v1/jobs",
+        files={"file": ("pano.jpg", panorama_jpeg(), "image/jpeg")},
+        data=FIELDS,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert_one_effect_failed(pipeline.wait_done(response.json()["id"], timeout_s=300))

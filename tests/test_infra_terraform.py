@@ -127,6 +127,20 @@ def test_results_outlive_the_jobs_that_point_at_them() -> None:
     assert tf.default("results_retention_days") >= tf.default("job_ttl_days")
 
 
+def test_terraform_retention_is_the_settings_retention() -> None:
+    """The local family sweeps by the settings; GCP expires by Terraform's rules: one
+    set of numbers, handed to the services too."""
+    tf, defaults = terraform(), Settings()
+    env = tf.locals["common_env"]
+    for variable, setting in (
+        ("uploads_retention_days", "upload_retention_days"),
+        ("results_retention_days", "result_retention_days"),
+        ("job_ttl_days", "job_ttl_days"),
+    ):
+        assert tf.default(variable) == getattr(defaults, setting), variable
+        assert env[f"CUTOUT_{setting.upper()}"] == f"${{tostring(var.{variable})}}"
+
+
 # ---- Firestore -----------------------------------------------------------------------
 
 

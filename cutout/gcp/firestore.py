@@ -6,7 +6,7 @@ policy (only a timestamp field can), and ``created_at`` orders queries.
 
 - :meth:`~FirestoreStatusStore.transition` is a transaction: read, compare the state,
   write. Firestore retries a transaction that lost a race, so ``mutate`` may run more
-  than once; it must only change the job it is handed.
+  than once, each time on the job read afresh by that attempt (the port's rule).
 - :meth:`~FirestoreStatusStore.record_result` of a result is one field-path update
   (``results.<effect>``, dropping ``effect_errors.<effect>``): atomic, and it cannot
   overwrite another effect's result. An error is written in a transaction, because it
@@ -33,11 +33,10 @@ from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.gcp.errors import translated
 from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, check_transition, utcnow
 from cutout.ports import StatusStore
-from cutout.ports.status import Mutation
+from cutout.ports.status import JobFilter, Mutation, Position, check_effect_name
 
 _TIMESTAMPS = ("created_at", "updated_at", "expire_at")
 _ACTIVE = [JobState.QUEUED.value, JobState.RUNNING.value]
-MAX_FIND = 1000
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,7 @@ class FirestoreStatusStore(StatusStore):
     ) -> Job:
         if (result is None) == (error is None):
             raise ValueError("record_result needs exactly one of result and error")
-        if not effect:
-            raise InvalidInput("empty effect name")
+        check_effect_name(effect)
         ref = self._ref(job_id)
         result_path = FieldPath("results", effect).to_api_repr()
         error_path = FieldPath("effect_errors", effect).to_api_repr()
@@ -159,27 +157,25 @@ class FirestoreStatusStore(StatusStore):
 
         apply(self._db.transaction())
 
-    def find(
-        self,
-        *,
-        state: JobState | None = None,
-        client_key: str | None = None,
-        batch_id: str | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        if not 1 <= limit <= MAX_FIND:
-            raise ValueError(f"limit must be 1..{MAX_FIND}, not {limit}")
+    def _find(self, where: JobFilter, *, limit: int, after: Position | None) -> list[Job]:
         query: Any = self._jobs
         for field, value in (
-            ("state", state.value if state else None),
-            ("client.key_id", client_key),
-            ("client.batch_id", batch_id),
+            ("state", where.state.value if where.state else None),
+            ("client.key_id", where.client_key),
+            ("client.batch_id", where.batch_id),
         ):
             if value is not None:
                 query = query.where(filter=FieldFilter(field, "==", value))
-        query = query.order_by("created_at", direction=firestore.Query.DESCENDING).limit(limit)
+        descending = firestore.Query.DESCENDING
+        query = query.order_by("created_at", direction=descending).order_by(
+            FieldPath.document_id(), direction=descending
+        )
+        if after is not None:
+            query = query.start_after(
+                {"created_at": after.created_at, FieldPath.document_id(): self._ref(after.job_id)}
+            )
         with translated("querying jobs"):
-            return [from_document(s.to_dict()) for s in query.stream()]
+            return [from_document(s.to_dict()) for s in query.limit(limit).stream()]
 
     def backlog(self) -> dict[Priority, int]:
         """Queued or running jobs per priority: the queue depth that scaling reads."""

@@ -21,7 +21,10 @@ def open_local_backends(settings: Settings) -> Backends:
     return Backends(
         blobs=blobs,
         queue=SqliteJobQueue(
-            settings.db_path, lease_s=settings.lease_s, max_attempts=settings.max_attempts
+            settings.db_path,
+            lease_s=settings.lease_s,
+            max_attempts=settings.max_attempts,
+            guard_every=settings.batch_guard_every,
         ),
         status=SqliteStatusStore(settings.db_path),
         launcher=LocalLauncher(settings),
