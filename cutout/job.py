@@ -144,7 +144,9 @@ class ErrorInfo(_Model):
 
 
 class EffectResult(_Model):
-    """One effect's output, written into the job as soon as it is stored."""
+    """One effect's output, written into the job as soon as it is stored. ``written_at``:
+    when the worker recorded it (``None`` for results found in the cache at ingest), so
+    the time to a job's first result can be measured."""
 
     key: str
     format: str
@@ -153,6 +155,7 @@ class EffectResult(_Model):
     bytes: int
     cache_key: str
     seconds: float = 0.0
+    written_at: datetime | None = None
 
     @classmethod
     def stored(

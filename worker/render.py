@@ -159,6 +159,7 @@ class Renderer:
                 seconds=sum(stages.values()),
             )
         )
+        result = result.model_copy(update={"written_at": contract.utcnow()})
         self.backends.status.record_result(job.id, request.name, result=result)
         log.info(
             "job %s: %s ready",
