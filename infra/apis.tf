@@ -2,11 +2,14 @@
 locals {
   services = toset([
     "artifactregistry.googleapis.com",
+    "billingbudgets.googleapis.com", # the optional budget
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
+    "logging.googleapis.com",        # log-based metrics
+    "monitoring.googleapis.com",     # alert policies, dashboard
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",

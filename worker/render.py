@@ -23,6 +23,7 @@ import effects
 from cutout import job as contract
 from cutout.backends import Backends
 from cutout.job import EffectRequest, EffectResult, ErrorInfo, Job
+from cutout.metrics import submitted_at
 from cutout.ports.blobstore import BlobInfo
 from worker.compose import compose_cutout
 from worker.encode import encode
@@ -159,13 +160,24 @@ class Renderer:
                 seconds=sum(stages.values()),
             )
         )
-        result = result.model_copy(update={"written_at": contract.utcnow()})
+        recorded_at = contract.utcnow()
+        result = result.model_copy(update={"written_at": recorded_at})
         self.backends.status.record_result(job.id, request.name, result=result)
+        since_submitted = (recorded_at - submitted_at(job)).total_seconds()
         log.info(
             "job %s: %s ready",
             job.id,
             request.name,
-            extra={"fields": {"job_id": job.id, "effect": request.name, **stages}},
+            extra={
+                "fields": {
+                    "event": "result_ready",
+                    "job_id": job.id,
+                    "effect": request.name,
+                    "priority": job.priority.value,
+                    "latency_s": round(since_submitted, 4),
+                    **stages,
+                }
+            },
         )
         return stages
 
