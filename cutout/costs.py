@@ -59,7 +59,8 @@ def request_cost_usd(job: Job, prices: PriceTable) -> float:
       to claim it; 1 write per result or effect error; 1 read + 1 write to finish it on
       a worker;
     - Pub/Sub (not for cache hits): one publish and one delivery per attempt, each billed
-      at least ``pubsub_min_bytes``;
+      as a request of at least ``pubsub_min_bytes`` (an upper bound: one pull request
+      may deliver a whole batch);
     - Cloud Storage: 1 Class A write for the upload and 1 per result a worker wrote; 1
       Class B read per delivery (the worker fetches the photo) and 1 per result (the
       caller downloads it); the upload kept ``uploads_kept_days`` and the results kept
