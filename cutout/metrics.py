@@ -124,7 +124,8 @@ def seconds_to_first_result(job: Job) -> float | None:
 
 
 def queue_wait_seconds(job: Job) -> float | None:
-    """Submitted → claimed by a worker (``started_at``); ``None`` if no worker claimed it."""
+    """Submitted → claimed by a worker (``started_at``; for a redelivered job, its last
+    claim, so earlier failed attempts count as waiting); ``None`` if never claimed."""
     return _seconds(submitted_at(job), job.timings.started_at)
 
 

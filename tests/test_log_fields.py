@@ -301,7 +301,7 @@ def _run_scenarios(tmp: Path) -> None:
     backends.blobs.put(job.input.key, b"\xff\xd8garbage", content_type="image/jpeg")
     Worker(settings=corrupt, backends=backends, max_batches=1).work()
 
-    dead = _settings(tmp / "dead", segmenter="test-failing", max_attempts=1)
+    dead = _settings(tmp / "dead", segmenter="test-failing", max_attempts=1, idle_exit_s=1.0)
     _submit(dead, photo)
     Worker(settings=dead, backends=open_backends(dead)).work()  # until idle
 
