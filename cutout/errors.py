@@ -7,11 +7,13 @@ status codes; nothing below it knows about HTTP.
 
 from __future__ import annotations
 
+from cutout.codes import ErrorCode
+
 
 class CutoutError(Exception):
     """Base class: an error with a stable code and a message naming the problem."""
 
-    default_code = "error"
+    default_code: str = ErrorCode.ERROR
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -25,46 +27,53 @@ class CutoutError(Exception):
 class InvalidInput(CutoutError):
     """The caller's request is wrong; sending the same request again fails again."""
 
-    default_code = "invalid_input"
+    default_code = ErrorCode.INVALID_INPUT
 
 
 class PayloadTooLarge(InvalidInput):
     """The body or the image is over a configured limit."""
 
-    default_code = "too_large"
+    default_code = ErrorCode.TOO_LARGE
 
 
 class UnsupportedMedia(InvalidInput):
     """The bytes are not an image format we decode."""
 
-    default_code = "unsupported_format"
+    default_code = ErrorCode.UNSUPPORTED_FORMAT
 
 
 class NotFound(CutoutError):
     """A job, blob or upload that does not exist (or no longer exists)."""
 
-    default_code = "not_found"
+    default_code = ErrorCode.NOT_FOUND
 
 
 class Conflict(CutoutError):
     """The request collides with current state: a lost compare-and-set, a reused key."""
 
-    default_code = "conflict"
+    default_code = ErrorCode.CONFLICT
 
 
 class IllegalTransition(Conflict):
     """A state change the job contract does not allow (e.g. ``done`` → ``running``)."""
 
-    default_code = "illegal_transition"
+    default_code = ErrorCode.ILLEGAL_TRANSITION
 
 
 class TransientError(CutoutError):
     """Worth retrying later: a backend was unavailable or timed out."""
 
-    default_code = "transient"
+    default_code = ErrorCode.TRANSIENT
 
 
 class ConfigurationError(CutoutError):
     """The deployment is misconfigured (missing weights, bad setting); no retry helps."""
 
-    default_code = "configuration"
+    default_code = ErrorCode.CONFIGURATION
+
+
+class PermissionDenied(ConfigurationError):
+    """A backend refused this process's credentials (403/401, a read-only file): every
+    retry and every worker started the same way fails the same way."""
+
+    default_code = ErrorCode.PERMISSION_DENIED

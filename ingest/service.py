@@ -15,6 +15,7 @@ from typing import Any
 
 import effects
 from cutout import job as contract
+from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
 from cutout.imaging import inspect_image
@@ -311,10 +312,7 @@ class IngestService:
             self.backends.queue.publish(job.id, job.priority)
         except Exception as exc:
             log.exception("job %s: publish failed", job.id)
-            error = contract.ErrorInfo(code="enqueue_failed", message=str(exc))
-            self.backends.status.transition(
-                job.id, [JobState.QUEUED], JobState.FAILED, lambda j: setattr(j, "error", error)
-            )
+            lifecycle.enqueue_failed(self.backends.status, job.id, str(exc))
             raise TransientError(
                 "the job could not be queued; try again", code="enqueue_failed"
             ) from exc
