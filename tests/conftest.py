@@ -10,7 +10,7 @@ import pytest
 from cutout.settings import Settings
 from tests.support.pipeline import Pipeline, run_pipeline
 
-pytest_plugins = ["tests.support.emulators", "tests.support.model"]
+pytest_plugins = ["tests.support.emulators", "tests.support.model", "tests.support.worker"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

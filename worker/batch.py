@@ -71,6 +71,10 @@ class BatchRunner:
     def retry(self) -> Retry:
         return Retry.from_settings(self.settings)
 
+    @property
+    def _hand_back_delay(self) -> float:
+        return self.settings.poll_s + self.settings.batch_wait_ms / 1000
+
     def run(self, messages: Sequence[Message]) -> int:
         """Process a batch; returns how many jobs finished (done or failed) here."""
         queue = self.backends.queue
@@ -84,6 +88,10 @@ class BatchRunner:
                 for run in chunks([item.pixels for item in items], self.pipeline.budget.capacity):
                     finished += self._run_chunk([items[i] for i in run], leases)
                 return finished
+            except BaseException as exc:
+                if not isinstance(exc, Exception) or classify(exc) is Verdict.STOP:
+                    self.stopping.set()  # before handing back: no new pull may take them
+                raise
             finally:
                 self._settle_the_rest(messages, items, leases)
 
@@ -258,14 +266,16 @@ class BatchRunner:
         self, messages: Sequence[Message], items: list[_Item], leases: LeaseKeeper
     ) -> None:
         """Hand back every claimed job not yet settled (shutdown, a fatal error) with its
-        attempt refunded, and give back every message not yet acked or nacked."""
+        attempt refunded, and give back every message not yet acked or nacked, visible
+        again once any pull this stopping worker still has in flight is over (one poll
+        plus one top-up): another worker takes it then, this one no longer can."""
         for item in items:
             if item.message.lease_id not in self._settled:
                 log.info("job %s: not finished here; handing it back", item.job.id)
                 self._hand_back(item, error=None, refund=True)
         for message in messages:
             if message.lease_id not in self._settled:
-                self._nack(message, leases, delay_s=0)
+                self._nack(message, leases, delay_s=self._hand_back_delay)
 
     def _hand_back(self, item: _Item, *, error: ErrorInfo | None, refund: bool) -> None:
         try:

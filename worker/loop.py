@@ -134,6 +134,8 @@ class Worker:
     def _pull(self) -> list[Message]:
         s = self.settings
         queue = self.backends.queue
+        if self.stopping.is_set():  # a batch just stopped the worker
+            return []
         messages = queue.pull(s.batch_size, wait_s=s.poll_s)
         first_at = self.clock()
         while (
@@ -147,6 +149,10 @@ class Worker:
             )
         ) is not None:
             messages += queue.pull(s.batch_size - len(messages), wait_s=wait)
+        if messages and self.stopping.is_set():  # told to stop while pulling
+            for message in messages:
+                queue.nack(message, delay_s=0)
+            return []
         return messages
 
     def _runner(self, pipeline: Pipeline, *, first: bool) -> BatchRunner:

@@ -22,6 +22,7 @@ import numpy as np
 import effects
 from cutout import job as contract
 from cutout.backends import Backends
+from cutout.codes import ErrorCode
 from cutout.job import EffectRequest, EffectResult, ErrorInfo, Job
 from cutout.ports.blobstore import BlobInfo
 from worker.compose import compose_cutout
@@ -171,7 +172,7 @@ class Renderer:
     def _record_error(self, job: Job, effect: str, message: str) -> None:
         log.error("job %s: effect %s failed: %s", job.id, effect, message)
         self.backends.status.record_result(
-            job.id, effect, error=ErrorInfo(code="effect_failed", message=message)
+            job.id, effect, error=ErrorInfo(code=ErrorCode.EFFECT_FAILED, message=message)
         )
 
 

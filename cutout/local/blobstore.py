@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from cutout.ports.blobstore import BlobInfo, BlobStore, check_key
 
@@ -140,7 +141,9 @@ class LocalBlobStore(BlobStore):
         the tree must not lead outside the root either)."""
         path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
-            raise InvalidInput(f"blob key {key!r} leads outside the store", code="invalid_key")
+            raise InvalidInput(
+                f"blob key {key!r} leads outside the store", code=ErrorCode.INVALID_KEY
+            )
         return path
 
 
@@ -163,14 +166,14 @@ def verify_signature(
         expires_at = int(expires)
         check_key(key)
     except (ValueError, InvalidInput) as exc:
-        raise InvalidInput(f"malformed blob URL for {key!r}", code="bad_signature") from exc
+        raise InvalidInput(f"malformed blob URL for {key!r}", code=ErrorCode.BAD_SIGNATURE) from exc
     if method not in (READ, WRITE):
-        raise InvalidInput(f"blob URLs do not allow {operation}", code="bad_signature")
+        raise InvalidInput(f"blob URLs do not allow {operation}", code=ErrorCode.BAD_SIGNATURE)
     expected = _sign(secret, key, method, expires_at)
     if not hmac.compare_digest(expected.encode(), sig.encode()):
-        raise InvalidInput(f"bad signature on the URL for {key!r}", code="bad_signature")
+        raise InvalidInput(f"bad signature on the URL for {key!r}", code=ErrorCode.BAD_SIGNATURE)
     if now > expires_at:
-        raise InvalidInput(f"the URL for {key!r} expired", code="url_expired")
+        raise InvalidInput(f"the URL for {key!r} expired", code=ErrorCode.URL_EXPIRED)
 
 
 def _read_header(fh: BinaryIO, key: str) -> BlobInfo:
