@@ -109,3 +109,19 @@ def test_start_records_leave_the_window(launcher: Launcher) -> None:
             break
         assert time.monotonic() < deadline, "records older than the window are still seen"
         time.sleep(0.5)
+
+
+def test_a_goodbye_with_a_failure_is_listed_until_it_is_too_old(launcher: Launcher) -> None:
+    reason = "configuration: cannot read checkpoint /w.pth"
+    launcher.goodbye("w1", failure=reason)
+    launcher.beat(WorkerBeat(worker_id="w2", at=utcnow()))
+    launcher.goodbye("w2")  # a clean exit is no failure
+    [failure] = launcher.failures(max_age_s=60)
+    assert (failure.worker_id, failure.reason) == (
+        "w1",
+        "configuration: cannot read checkpoint /w.pth",
+    )
+    assert abs((failure.at - utcnow()).total_seconds()) < 30
+    assert launcher.alive(max_age_s=60) == []
+    time.sleep(1.1)
+    assert launcher.failures(max_age_s=1) == []
