@@ -11,7 +11,8 @@ pure rules of :mod:`worker.rules`, read against an injectable clock.
 
 A fatal error stops the worker after the first failure: the batches in hand hand their
 jobs back (attempts refunded), the goodbye records why (the scaler backs off instead of
-starting more workers that fail the same way), and :meth:`Worker.work` raises it.
+starting more workers that fail the same way), and :meth:`Worker.work` raises it for the
+entry point to report, once.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ class Worker:
         with self._lock:
             if self._fatal is None:
                 self._fatal = exc
-                log.critical("worker %s: stopping: %s", self.id, _describe(exc))
+                log.warning("worker %s: fatal error; handing its jobs back", self.id)
         self.stopping.set()
 
     def _should_exit_idle(self) -> bool:
@@ -219,7 +220,9 @@ class Worker:
         )
 
     def _goodbye(self) -> None:
-        failure = None if self._fatal is None else _describe(self._fatal)
+        """Say goodbye, with the reason if an error stopped this worker (not a dying
+        process: SystemExit, KeyboardInterrupt)."""
+        failure = _describe(self._fatal) if isinstance(self._fatal, Exception) else None
         try:
             self.backends.launcher.goodbye(self.id, failure=failure)
         except Exception:
