@@ -223,3 +223,16 @@ def test_a_corrupt_checkpoint_stops_the_worker_and_hands_its_jobs_back(
     assert [m.job_id for m in pull_all(worker_backends, 1)] == [job_id]
     [failure] = worker_backends.launcher.failures(max_age_s=60)
     assert failure.reason.startswith("configuration: cannot read checkpoint")
+
+
+def test_the_idle_exit_reads_the_injected_clock(
+    worker_settings: Settings, worker_backends: Backends
+) -> None:
+    """A simulation drives the loop's rules through ``clock``: here every reading is an
+    hour later, so the first empty poll is already past an idle period of ten minutes."""
+    readings = iter(range(0, 10**9, 3600))
+    settings = worker_settings.with_overrides(idle_exit_s=600)
+    worker = Worker(settings=settings, backends=worker_backends, clock=lambda: next(readings))
+    started = time.monotonic()
+    assert worker.work() == 0
+    assert time.monotonic() - started < 10  # not ten real minutes
