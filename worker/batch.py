@@ -14,8 +14,9 @@ message leaves this module acked or nacked, whatever happens:
 - anything else that goes wrong with one job hands it back and nacks it with the retry
   backoff; the queue dead-letters it after ``max_attempts`` deliveries. A batch the
   segmenter rejects is segmented one photo at a time, so a poison photo fails alone;
-- on shutdown, or a fatal error (which is raised once the batch is settled), jobs not
-  yet finished are handed back at once, their attempt refunded, for another worker.
+- on shutdown, or any error that escapes a job (raised once the batch is settled),
+  jobs not yet finished are handed back, their attempt refunded, for another worker. A
+  dying process (``BaseException``) settles nothing: its leases run out, as on SIGKILL.
 """
 
 from __future__ import annotations
@@ -87,13 +88,13 @@ class BatchRunner:
                 finished = 0
                 for run in chunks([item.pixels for item in items], self.pipeline.budget.capacity):
                     finished += self._run_chunk([items[i] for i in run], leases)
-                return finished
-            except BaseException as exc:
-                if not isinstance(exc, Exception) or classify(exc) is Verdict.STOP:
+            except Exception as exc:  # not a dying process (its leases simply run out)
+                if classify(exc) is Verdict.STOP:
                     self.stopping.set()  # before handing back: no new pull may take them
-                raise
-            finally:
                 self._settle_the_rest(messages, items, leases)
+                raise
+            self._settle_the_rest(messages, items, leases)
+            return finished
 
     def _run_chunk(self, items: list[_Item], leases: LeaseKeeper) -> int:
         budget = self.pipeline.budget
