@@ -145,7 +145,9 @@ class ErrorInfo(_Model):
 
 class EffectResult(_Model):
     """One effect's output, written into the job as soon as it is stored (built by
-    :mod:`cutout.results`)."""
+    :mod:`cutout.results`). ``written_at``: when the worker recorded it (``None`` for
+    results found in the cache at ingest), so the time to a job's first result can be
+    measured."""
 
     key: str
     format: str
@@ -154,6 +156,7 @@ class EffectResult(_Model):
     bytes: int
     cache_key: str
     seconds: float = 0.0
+    written_at: datetime | None = None
 
 
 class Timings(_Model):

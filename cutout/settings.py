@@ -157,6 +157,11 @@ class Settings(BaseModel):
         LauncherKind.CLOUDRUN, description="gcp: start workers as cloudrun jobs or local processes"
     )
 
+    # operations (cutout/metrics.py, cutout/costs.py)
+    price_table: str = Field(
+        "", description="TOML price table for costs; empty: the built-in cutout/data/prices.toml"
+    )
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
