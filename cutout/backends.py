@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cutout.ports import BlobStore, JobQueue, Launcher, StatusStore
+from cutout.ports import BlobStore, JobQueue, KeyStore, Launcher, StatusStore
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.settings import Backend, Settings
 
@@ -15,6 +15,7 @@ class Backends:
     queue: JobQueue
     status: StatusStore
     launcher: Launcher
+    keys: KeyStore
     #: Serves ``blobs``' signed URLs where no storage service does (the local family).
     blob_routes: BlobRoutes | None = None
 

@@ -49,13 +49,26 @@ class Settings(BaseModel):
     max_pixels: int = Field(50_000_000, gt=0)
     url_ttl_s: int = Field(3600, gt=0, description="lifetime of result/upload URLs")
     job_ttl_days: int = Field(30, gt=0, description="job documents expire after this")
+    upload_retention_days: int = Field(
+        7, gt=0, description="uploads are deleted this long after their last write"
+    )
+    result_retention_days: int = Field(
+        30, gt=0, description="results are deleted this long after their last write or cache hit"
+    )
     max_effects: int = Field(8, ge=1, description="effects one job may ask for")
-    api_keys: str = Field(
-        "",
-        description="'id:secret:tier' entries separated by ','; tier is the highest "
-        "priority the key may use (high, standard or batch)",
+    key_pepper: str = Field(
+        "", description="HMAC key for API key digests; kept in the data dir if empty (local)"
+    )
+    key_cache_s: float = Field(
+        5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    cors_origins: str = Field(
+        "", description="comma-separated exact origins granted CORS besides public_url's"
+    )
+    page_key: str = Field(
+        "", description="publishable token the served page sends (GCP: anonymous is off)"
+    )
 
     # the display rendition every result gets first (cutout/results.py)
     display_long_side: int = Field(
@@ -92,6 +105,7 @@ class Settings(BaseModel):
     lease_s: int = Field(60, ge=10, description="visibility timeout / ack deadline")
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
+    retry_cap_s: float = Field(300.0, ge=0, description="longest nack delay")
     batch_guard_every: int = Field(
         10, ge=0, description="after N pulls without a batch job, serve one first; 0 never"
     )
@@ -106,6 +120,14 @@ class Settings(BaseModel):
     jobs_per_worker: int = Field(16, ge=1, description="backlog that justifies one worker")
     start_window_s: float = Field(
         120.0, gt=0, description="how long a requested worker counts as on its way"
+    )
+    failure_backoff_s: float = Field(
+        30.0,
+        ge=0,
+        description="no worker starts this long after a fatal worker failure; doubles",
+    )
+    failure_backoff_cap_s: float = Field(
+        900.0, ge=0, description="longest pause in starting workers after fatal errors"
     )
     scale_caller: str = Field(
         "", description="service account allowed to call /v1/scale (OIDC); empty: anyone"
@@ -149,10 +171,16 @@ class Settings(BaseModel):
     results_bucket: str = ""
     topic_prefix: str = Field("cutout", description="topics are <prefix>-<tier>")
     jobs_collection: str = "jobs"
+    keys_collection: str = "keys"
     workers_collection: str = "workers"
     worker_job: str = Field("cutout-worker", description="the Cloud Run job to execute")
     launcher: LauncherKind = Field(
         LauncherKind.CLOUDRUN, description="gcp: start workers as cloudrun jobs or local processes"
+    )
+
+    # operations (cutout/metrics.py, cutout/costs.py)
+    price_table: str = Field(
+        "", description="TOML price table for costs; empty: the built-in cutout/data/prices.toml"
     )
 
     log_level: str = "INFO"
@@ -233,17 +261,25 @@ class Settings(BaseModel):
 def local_url_secret(settings: Settings) -> str:
     """The local URL-signing key: the configured one, or one kept in the data directory so
     that ingest and workers started separately agree on it."""
-    if settings.url_secret:
-        return settings.url_secret
-    path = settings.data_dir / "url-secret"
+    return settings.url_secret or data_dir_secret(settings, "url-secret")
+
+
+def data_dir_secret(settings: Settings, name: str) -> str:
+    """A random secret kept in ``data_dir/name`` (mode 0600), made by whichever process
+    asks first. It is written aside and linked into place, so a process racing to read
+    it sees the whole secret or none, and every racer ends up with the same one."""
+    path = settings.data_dir / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        candidate = secrets.token_hex(32)
+        aside = path.with_name(f".{name}.{secrets.token_hex(4)}")
+        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(secrets.token_hex(32))
         try:
-            with path.open("x") as fh:
-                fh.write(candidate)
-            return candidate
+            os.link(aside, path)
         except FileExistsError:
-            return path.read_text().strip()
+            pass
+        finally:
+            aside.unlink()
+        return path.read_text().strip()

@@ -61,6 +61,15 @@ resource "google_cloud_run_v2_service" "ingest" {
           }
         }
       }
+      env {
+        name = "CUTOUT_KEY_PEPPER"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.key_pepper.secret_id
+            version = google_secret_manager_secret_version.key_pepper.version
+          }
+        }
+      }
     }
   }
 
@@ -72,6 +81,8 @@ resource "google_cloud_run_v2_service" "ingest" {
   depends_on = [
     google_project_service.enabled,
     google_secret_manager_secret_iam_member.ingest_reads_quota_storage_uri,
+    google_secret_manager_secret_version.key_pepper,
+    google_secret_manager_secret_iam_member.ingest_reads_key_pepper,
   ]
 }
 

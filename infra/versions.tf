@@ -1,12 +1,17 @@
-# Provider and Terraform versions. The google provider is the only one used; every
-# resource here is GA in it (Cloud Run job GPUs included).
+# Provider and Terraform versions. Every resource here is GA in the google provider
+# (Cloud Run job GPUs included); random only makes the key pepper, ephemerally, and 1.11
+# is the first Terraform with the write-only attribute that keeps it out of state.
 terraform {
-  required_version = ">= 1.9.0"
+  required_version = ">= 1.11.0"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
       version = ">= 6.45.0, < 8.0.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.7.0, < 4.0.0"
     }
   }
 

@@ -1,71 +1,138 @@
-"""API keys: who is calling, and the most urgent priority they may ask for.
+"""API keys: who is calling, and what that caller may do.
 
-Keys come from ``CUTOUT_API_KEYS`` as ``id:secret:tier`` entries. The secret travels in
-``Authorization: Bearer <secret>`` (or ``X-API-Key``); only the key's id is stored in jobs.
-Anonymous callers (when allowed) may use ``standard`` and ``batch``; ``high`` is for keys
-whose tier is ``high`` — the paying customers whose jobs overtake everyone else's.
+A key travels as ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``; the token
+names its key id (cutout/keys.py), so :class:`KeyRing` fetches that one record from the
+:class:`~cutout.ports.KeyStore` and compares digests in constant time. Records are
+cached per instance for ``key_cache_s`` seconds: a revoked key stops working on every
+instance within that many seconds, and a request costs no store read while its record
+is fresh. Only the key's id is stored in jobs.
+
+Anonymous callers (when allowed: on by default locally, off in the Terraform deployment)
+may use ``standard`` and ``batch``; ``high`` is for keys whose tier is ``high``.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from werkzeug.datastructures import Headers
 
-from cutout.errors import ConfigurationError, CutoutError
+from cutout.codes import ErrorCode
+from cutout.errors import CutoutError, NotFound
 from cutout.job import Priority
+from cutout.keys import KeyKind, KeyRecord, Quotas, key_id_of, key_pepper, token_matches
+from cutout.ports import KeyStore
+from cutout.settings import Settings
 
 ANONYMOUS = "anonymous"
+#: Most records one instance caches; past it the cache starts afresh (random ids sent
+#: by a scanner must not grow memory without bound).
+CACHE_MAX = 10_000
 
 
 class Unauthorized(CutoutError):
-    default_code = "invalid_api_key"
+    default_code = ErrorCode.INVALID_API_KEY
 
 
 class Forbidden(CutoutError):
-    default_code = "forbidden"
+    default_code = ErrorCode.FORBIDDEN
 
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling. ``kind`` is ``None`` for an anonymous caller, whose ``key_id`` is
+    :data:`ANONYMOUS` (the edge adds the client address to make it a tenant).
+    ``quotas`` fields left ``None`` mean the deployment default; ``origins`` are the
+    exact browser origins a publishable key is bound to."""
+
     key_id: str
-    max_priority: Priority
+    tier: Priority
+    kind: KeyKind | None = None
+    quotas: Quotas = field(default_factory=Quotas)
+    origins: tuple[str, ...] = ()
+
+    @property
+    def anonymous(self) -> bool:
+        return self.kind is None
+
+    @classmethod
+    def of(cls, record: KeyRecord) -> Caller:
+        return cls(record.id, record.tier, record.kind, record.quotas, record.allowed_origins)
 
     def check_priority(self, priority: Priority) -> None:
-        if priority.rank < self.max_priority.rank:
+        if priority.rank < self.tier.rank:
             raise Forbidden(
                 f"priority {priority.value!r} needs an API key allowed to use it; this caller "
-                f"may use {self.max_priority.value!r} or lower",
-                code="priority_not_allowed",
+                f"may use {self.tier.value!r} or lower",
+                code=ErrorCode.PRIORITY_NOT_ALLOWED,
             )
 
 
 class KeyRing:
-    def __init__(self, spec: str, *, allow_anonymous: bool) -> None:
-        self._by_secret: dict[str, Caller] = {}
+    """Resolves presented tokens to callers through the key store, with a small cache
+    whose entries (records, and ids the store does not know) live ``cache_s`` seconds
+    by ``clock``. Thread-safe: ingest serves requests on several threads."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        pepper: bytes,
+        *,
+        allow_anonymous: bool,
+        cache_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._pepper = pepper
         self._allow_anonymous = allow_anonymous
-        for entry in filter(None, (e.strip() for e in spec.split(","))):
-            try:
-                key_id, secret, tier = entry.split(":")
-                caller = Caller(key_id, Priority(tier))
-            except ValueError as exc:
-                raise ConfigurationError(
-                    f"CUTOUT_API_KEYS entry for {entry.split(':')[0]!r} is not 'id:secret:tier'"
-                ) from exc
-            self._by_secret[secret] = caller
+        self._cache_s = cache_s
+        self._clock = clock
+        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, store: KeyStore) -> KeyRing:
+        return cls(
+            store,
+            key_pepper(settings),
+            allow_anonymous=settings.allow_anonymous,
+            cache_s=settings.key_cache_s,
+        )
 
     def identify(self, headers: Headers) -> Caller:
-        secret = headers.get("X-API-Key") or _bearer(headers.get("Authorization", ""))
-        if not secret:
+        token = headers.get("X-API-Key") or _bearer(headers.get("Authorization", ""))
+        if not token:
             if not self._allow_anonymous:
-                raise Unauthorized("an API key is required", code="missing_api_key")
+                raise Unauthorized("an API key is required", code=ErrorCode.MISSING_API_KEY)
             return Caller(ANONYMOUS, Priority.STANDARD)
-        for known, caller in self._by_secret.items():
-            if hmac.compare_digest(known.encode(), secret.encode()):
-                return caller
-        raise Unauthorized("the API key is not valid")
+        key_id = key_id_of(token)
+        record = self._record(key_id) if key_id else None
+        if record is None or not token_matches(record, self._pepper, token):
+            raise Unauthorized("the API key is not valid")
+        if record.revoked:
+            raise Unauthorized(
+                f"the API key {record.id} was revoked", code=ErrorCode.REVOKED_API_KEY
+            )
+        return Caller.of(record)
+
+    def _record(self, key_id: str) -> KeyRecord | None:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self._cache_s:
+            return cached[1]
+        try:
+            record: KeyRecord | None = self._store.get(key_id)
+        except NotFound:
+            record = None
+        with self._lock:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[key_id] = (now, record)
+        return record
 
 
 def _bearer(value: str) -> str:

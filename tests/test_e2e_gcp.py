@@ -6,6 +6,8 @@ worked by the real worker loop, in-process or as ``python -m worker`` subprocess
 - a job that keeps failing ends in the dead-letter topic and ``failed`` with the reason;
 - a worker killed mid-batch (SIGKILL) loses no job: Pub/Sub redelivers after the ack
   deadline, and every job is finished exactly once;
+- a job whose one effect fails (a real encoding limit) ends ``done`` with that effect's
+  error and the other effect's result;
 - a redelivered job never yields a second, different result: result keys are
   content-addressed, a worker reuses a result its predecessor stored, and results are
   written with ``if_generation_match=0`` (two writers at once: one wins, see
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,10 +44,13 @@ from werkzeug.wrappers import Request
 from cutout.backends import Backends, open_backends
 from cutout.gcp.topology import Names
 from cutout.job import Job, JobState, Priority
+from cutout.keys import key_pepper
 from cutout.ports import BlobInfo, BlobStore
 from cutout.settings import Settings
 from ingest.app import IngestApp
 from tests.conftest import FIXTURES
+from tests.support.keys import add_key
+from tests.support.partial_failure import FIELDS, assert_one_effect_failed, panorama_jpeg
 from tests.support.segmenters import (
     SLOW_S,
     EllipseSegmenter,
@@ -53,12 +58,13 @@ from tests.support.segmenters import (
     child_env,
     ellipse_alpha,
 )
-from worker.loop import PIPELINE_DEPTH, Worker
+from worker.loop import Worker
+from worker.pipeline import PIPELINE_DEPTH
 from worker.segmenters import base
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
-KEY = "e2e-secret"
+PEPPER = "e2e-pepper"
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -78,13 +84,15 @@ class Ingest:
     """The ingest API, driven through its WSGI dispatch like functions-framework does."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = IngestApp(settings, open_backends(settings))
+        backends = open_backends(settings)
+        self.app = IngestApp(settings, backends)
+        key = add_key(backends.keys, key_pepper(settings), tier=Priority.HIGH)
 
         def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             return self.app.dispatch(Request(environ))(environ, start_response)
 
         self.client = Client(wsgi)
-        self.auth = {"Authorization": f"Bearer {KEY}"}
+        self.auth = {"Authorization": f"Bearer {key}"}
 
     def submit(self, data: bytes, priority: Priority) -> str:
         body, content_type = encode_multipart_formdata(
@@ -178,7 +186,7 @@ def e2e_settings(gcp_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Set
     GatedSegmenter.reset()
     return gcp_settings.with_overrides(
         segmenter="test-ellipse",
-        api_keys=f"shop:{KEY}:high",
+        key_pepper=PEPPER,
         batch_size=1,
         poll_s=0.3,
         batch_wait_ms=50,
@@ -295,6 +303,25 @@ def test_a_job_that_keeps_failing_is_dead_lettered_and_failed_with_the_reason(
         "delivery_attempts": "2",
     }
     subscriber.close()
+
+
+# -- one effect fails ------------------------------------------------------------------
+
+
+def test_a_job_whose_one_effect_fails_ends_done_with_that_error(e2e_settings: Settings) -> None:
+    ingest = Ingest(e2e_settings)
+    body, content_type = encode_multipart_formdata(
+        [*FIELDS.items(), ("file", ("pano.jpg", panorama_jpeg(), "image/jpeg"))]
+    )
+    response = ingest.client.post(
+        "/v1/jobs", data=body, headers={"Content-Type": content_type, **ingest.auth}
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id = str(response.json["id"])
+    with WorkerThread(e2e_settings) as worker:
+        wait_until(all_finished(ingest.app.service.backends, [job_id]), 120, "the job finishing")
+    assert worker.error is None
+    assert_one_effect_failed(ingest.poll(job_id))
 
 
 # -- a killed worker --------------------------------------------------------------------
@@ -439,7 +466,7 @@ def test_a_redelivered_job_keeps_the_result_its_first_attempt_stored(
     job_id = ingest.submit(variant("coffee.png", 5), Priority.HIGH)
     real = ingest.app.service.backends
     dying = DiesAfterStoring(real.blobs)
-    crashing = Backends(blobs=dying, queue=real.queue, status=real.status, launcher=real.launcher)
+    crashing = replace(real, blobs=dying)
     first = Worker(settings=e2e_settings, backends=crashing)
     with pytest.raises(WorkerDied):
         first.work()

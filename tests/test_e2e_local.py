@@ -1,5 +1,6 @@
 """End to end on one machine: ``cutout up`` as a subprocess, a real photo over HTTP,
-polled to ``done``, the result checked; ``cutout submit --out``; a clean Ctrl-C.
+polled to ``done``, the result checked; ``cutout submit --out``; a clean Ctrl-C; a job
+whose one effect fails ends ``done`` with that effect's error.
 
 No weights exist on a test machine, so ``up`` must fall back to the weights-free
 segmenter, say so loudly, and label every job with it.
@@ -21,6 +22,7 @@ from PIL import Image
 
 from cutout.samples import jpeg_bytes, photo_like
 from tests.conftest import FIXTURES
+from tests.support.partial_failure import FIELDS, assert_one_effect_failed, panorama_jpeg
 from tests.support.pipeline import Pipeline, cutout_command
 
 pytestmark = pytest.mark.slow
@@ -52,10 +54,10 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    args = ("--data-dir", str(pipeline.data), "submit", str(FIXTURES / "coffee.png"),
+            "--url", pipeline.url, "--out", str(out), "--priority", "high")  # fmt: skip
     done = subprocess.run(
-        cutout_command(
-            "submit", str(FIXTURES / "coffee.png"), "--url", pipeline.url, "--out", str(out)
-        ),
+        cutout_command(*args),
         capture_output=True,
         text=True,
         timeout=240,
@@ -63,6 +65,8 @@ def test_cli_submit_waits_and_downloads_then_ctrl_c_stops_everything(
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout.splitlines()[-1])
     assert job["state"] == "done"
+    # high needs a key: the one `cutout up` minted, which submit found by itself
+    assert job["priority"] == "high"
     saved = Image.open(out / "coffee.color.png")
     assert saved.size == (600, 400) and saved.mode == "RGBA"
 
@@ -114,3 +118,14 @@ def test_a_four_effect_job_shows_its_first_result_before_the_last(pipeline: Pipe
     assert job["state"] == "done", job
     assert set(job["results"]) == set(names)
     assert any(0 < n < len(names) for n in seen), f"never saw a partial job: {seen}"
+
+
+def test_a_job_whose_one_effect_fails_ends_done_with_that_error(pipeline: Pipeline) -> None:
+    response = requests.post(
+        f"{pipeline.url}/v1/jobs",
+        files={"file": ("pano.jpg", panorama_jpeg(), "image/jpeg")},
+        data=FIELDS,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert_one_effect_failed(pipeline.wait_done(response.json()["id"], timeout_s=300))

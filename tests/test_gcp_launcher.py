@@ -1,11 +1,9 @@
-"""FirestoreLauncher on the Firestore emulator: what its documents look like, and the
-``local`` starter (workers as processes here, heartbeats in Firestore). The port's
-guarantees (alive, goodbye, claim_starts) are in tests/contract/test_launcher_contract.py."""
+"""FirestoreLauncher on the Firestore emulator: what its documents look like, and which
+starter it uses. The port's guarantees (alive, goodbye, claim_starts, spawned workers
+beating, with the ``local`` starter) are in tests/contract/test_launcher_contract.py."""
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +15,6 @@ from cutout.gcp.launcher import BEAT_TTL, STARTS_DOCUMENT, FirestoreLauncher
 from cutout.ports import WorkerBeat
 from cutout.settings import Settings
 from cutout.worker_processes import WorkerProcesses
-from tests.test_local_launcher import HELPER, ROOT, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -57,38 +54,6 @@ def test_backends_choose_the_starter_from_the_settings(gcp_settings: Settings) -
     assert isinstance(cloud, FirestoreLauncher) and isinstance(local, FirestoreLauncher)
     assert isinstance(cloud._starter, CloudRunJob)
     assert isinstance(local._starter, WorkerProcesses)
-
-
-@pytest.mark.slow
-def test_local_starter_workers_beat_into_firestore(
-    gcp_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The children get the emulator variables and the gcp settings, beat into the same
-    Firestore, and say goodbye on stop."""
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    settings = gcp_settings.with_overrides(launcher="local")
-    processes = WorkerProcesses(settings, command=[sys.executable, str(HELPER), "worker"])
-    launcher = FirestoreLauncher(
-        firestore.Client(project=settings.gcp_project),
-        collection=settings.workers_collection,
-        starter=processes,
-    )
-    try:
-        launcher.start(2)
-        pids = processes.running()
-        assert len(pids) == 2
-        beats = wait_for(
-            lambda: b if len(b := launcher.alive(max_age_s=30)) == 2 else None,
-            what="two beating workers",
-        )
-        assert {b.worker_id for b in beats} == {f"worker-{pid}" for pid in pids}
-        assert all(b.started_at is not None for b in beats)
-    finally:
-        processes.stop(timeout_s=30)
-    assert launcher.alive(max_age_s=30) == []
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
 
 
 def test_start_refuses_a_negative_count(gcp_settings: Settings) -> None:

@@ -6,6 +6,8 @@ executed, so nothing heavy is imported here."""
 from __future__ import annotations
 
 import ast
+import json
+import re
 import sys
 import tomllib
 from collections.abc import Iterable
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.support.infra import ROOT, canonical, pins
+from tests.support.infra import ROOT, Instruction, canonical, dockerfile, pins
 
 FIRST_PARTY = ("cutout", "ingest", "worker", "effects")
 
@@ -193,34 +195,86 @@ def test_import_scan_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     assert providers("google.cloud.storage") != providers("google.cloud.pubsub")
 
 
-def _cli_commands() -> set[str]:
-    """Commands the ``cutout`` CLI gets from entry points or defines in cutout/cli/."""
+def _cli_commands() -> dict[str, tuple[Path, str]]:
+    """``cutout`` subcommands: name → (file, function) for entry points, and for commands
+    defined in cutout/cli/ (file, ``""``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = set(project.get("entry-points", {}).get("cutout.commands", {}))
+    names: dict[str, tuple[Path, str]] = {}
+    for name, target in project.get("entry-points", {}).get("cutout.commands", {}).items():
+        module, _, function = target.partition(":")
+        path = module_file(module)
+        assert path is not None, f"entry point {name}: no module {module}"
+        names[name] = (path, function)
     for path in (ROOT / "cutout" / "cli").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "command":
-                names.update(a.value for a in node.args if isinstance(a, ast.Constant))
+                names.update(
+                    (a.value, (path, "")) for a in node.args if isinstance(a, ast.Constant)
+                )
+            if isinstance(node, ast.FunctionDef) and _is_click_command(node):
+                names.setdefault(node.name, (path, node.name))
     return names
 
 
-@pytest.mark.parametrize("command", ["worker", "convert-weights"])
-def test_commands_the_worker_image_runs_exist(command: str) -> None:
-    if command not in _cli_commands():
-        pytest.skip(f"`cutout {command}` is not written yet: Dockerfile.worker's use NOT CHECKED")
-    assert command in _cli_commands()
+def _is_click_command(node: ast.FunctionDef) -> bool:
+    return any(
+        isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "command"
+        for d in node.decorator_list
+    )
+
+
+def _defines_command(path: Path, function: str) -> bool:
+    if not function:
+        return True
+    tree = ast.parse(path.read_text())
+    return any(
+        isinstance(n, ast.FunctionDef) and n.name == function and _is_click_command(n)
+        for n in ast.walk(tree)
+    )
+
+
+def worker_image_commands() -> set[str]:
+    """The ``cutout`` subcommands Dockerfile.worker runs: its default ``CMD`` (the
+    entry point is ``cutout``) and every ``cutout <name>`` in a ``RUN``."""
+    instructions = dockerfile("Dockerfile.worker")
+    entry = [json.loads(i.args) for i in instructions if i.keyword == "ENTRYPOINT"]
+    assert entry and entry[-1] == ["cutout"], f"the worker image's entry point is {entry}"
+    found = {json.loads(i.args)[0] for i in instructions if i.keyword == "CMD"}
+    for run in (i.args for i in instructions if i.keyword == "RUN"):
+        found.update(re.findall(r"(?:^|[\s;&|])cutout\s+([a-z][a-z0-9-]*)", run))
+    return found
+
+
+def test_commands_the_worker_image_runs_exist() -> None:
+    runs = worker_image_commands()
+    assert {"worker", "convert-weights"} <= runs  # what the reader finds today
+    commands = _cli_commands()
+    unknown = runs - set(commands)
+    assert not unknown, f"Dockerfile.worker runs `cutout {sorted(unknown)}`: no such command"
+    for name in runs:
+        path, function = commands[name]
+        assert _defines_command(path, function), f"`cutout {name}`: {path} has no {function}"
+
+
+def test_the_command_reader_sees_a_missing_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = [
+        Instruction(0, "RUN", "pip install . && cutout convert-weights a b && cutout nonesuch"),
+        Instruction(0, "ENTRYPOINT", '["cutout"]'),
+        Instruction(0, "CMD", '["worker"]'),
+    ]
+    monkeypatch.setattr(sys.modules[__name__], "dockerfile", lambda name: fake)
+    assert worker_image_commands() == {"worker", "convert-weights", "nonesuch"}
+    assert "nonesuch" not in _cli_commands()
+    assert not _defines_command(ROOT / "worker" / "commands.py", "no_such_function")
 
 
 def test_ingest_entry_point_exists() -> None:
-    main = ROOT / "ingest" / "main.py"
-    if not main.is_file():
-        pytest.skip(
-            "ingest/main.py is not written yet: Dockerfile.ingest's entry point NOT CHECKED"
-        )
+    """Dockerfile.ingest's functions-framework target and source are a real function."""
+    cmd = next(i.args for i in reversed(dockerfile("Dockerfile.ingest")) if i.keyword == "CMD")
+    flags = dict(a.removeprefix("--").split("=", 1) for a in json.loads(cmd)[1:])
+    main = ROOT / flags["source"]
+    assert main.is_file(), f"Dockerfile.ingest serves {flags['source']}, which does not exist"
     functions = {
         n.name for n in ast.walk(ast.parse(main.read_text())) if isinstance(n, ast.FunctionDef)
     }
-    assert "handle" in functions, (
-        "ingest/main.py must define handle (the functions-framework target)"
-    )
+    assert flags["target"] in functions, f"{main} must define {flags['target']}"

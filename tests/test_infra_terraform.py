@@ -103,6 +103,33 @@ def test_every_bucket_is_private_and_expires_objects() -> None:
         assert not terraform().of_type(rtype), f"{rtype} bypasses uniform access"
 
 
+def test_bucket_cors_admits_the_shops_ingest_and_every_signed_put_header() -> None:
+    """A browser's direct upload preflights the signed PUT against the uploads bucket:
+    every header the URL is signed with must be admitted, or the upload never starts."""
+    tf = terraform()
+    assert ref(tf.locals["cors_origins"]) == (
+        "distinct(concat(var.allowed_origins, [local.ingest_origin]))"
+    )
+    assert "local.public_url" in tf.locals["ingest_origin"]
+    assert tf.default("allowed_origins") == [], "no wildcard origin by default"
+    uploads = block(tf.resource("google_storage_bucket", "uploads"), "cors")
+    results = block(tf.resource("google_storage_bucket", "results"), "cors")
+    assert ref(uploads["origin"]) == ref(results["origin"]) == "local.cors_origins"
+    assert "PUT" in uploads["method"] and "GET" in results["method"]
+    assert ref(uploads["response_header"]) == "local.signed_put_headers"
+    signed = {h.lower() for h in tf.locals["signed_put_headers"]}
+    assert {"content-type", "x-goog-if-generation-match", "x-goog-content-sha256"} <= signed
+
+
+def test_ingest_knows_the_shop_origins_and_serves_a_page_key() -> None:
+    env = terraform().locals["ingest_env"]
+    assert re.search(r'CUTOUT_CORS_ORIGINS\s*=\s*join\(",", var.allowed_origins\)', env)
+    assert re.search(r"CUTOUT_PAGE_KEY\s*=\s*local.page_key", env)
+    page_key = terraform().locals["page_key"]
+    assert page_key.startswith("pk_live_${random_id.page_key_id.hex}_")
+    assert terraform().resource("random_id", "page_key_id")["byte_length"] == 6  # 12 hex
+
+
 def test_retention_is_7_days_for_uploads_and_30_for_results() -> None:
     """Uploads count from creation (direct uploads carry no custom time); results count
     from their custom time, which writes set and cache hits move forward (cutout/gcp/
@@ -125,6 +152,20 @@ def test_results_outlive_the_jobs_that_point_at_them() -> None:
     so results kept at least as long as jobs are never missing from a live job."""
     tf = terraform()
     assert tf.default("results_retention_days") >= tf.default("job_ttl_days")
+
+
+def test_terraform_retention_is_the_settings_retention() -> None:
+    """The local family sweeps by the settings; GCP expires by Terraform's rules: one
+    set of numbers, handed to the services too."""
+    tf, defaults = terraform(), Settings()
+    env = tf.locals["common_env"]
+    for variable, setting in (
+        ("uploads_retention_days", "upload_retention_days"),
+        ("results_retention_days", "result_retention_days"),
+        ("job_ttl_days", "job_ttl_days"),
+    ):
+        assert tf.default(variable) == getattr(defaults, setting), variable
+        assert env[f"CUTOUT_{setting.upper()}"] == f"${{tostring(var.{variable})}}"
 
 
 # ---- Firestore -----------------------------------------------------------------------
@@ -206,6 +247,22 @@ def test_every_cutout_env_var_is_a_real_setting() -> None:
     unknown = sorted(k for k in env if k.removeprefix("CUTOUT_").lower() not in fields)
     assert not unknown, f"not settings in cutout/settings.py: {unknown}"
     assert {"CUTOUT_BACKEND", "CUTOUT_WORKER_JOB", "CUTOUT_IDLE_EXIT_S"} <= env
+
+
+def test_ingest_refuses_anonymous_callers_and_reads_the_key_pepper_from_secret_manager() -> None:
+    tf = terraform()
+    assert re.search(r'\bCUTOUT_ALLOW_ANONYMOUS = "false"', tf.locals["ingest_env"])
+    container = block(block(tf.resource("google_cloud_run_v2_service", "ingest"), "template"),
+                      "containers")  # fmt: skip
+    [pepper] = [e for e in container["env"] if e["name"] == "CUTOUT_KEY_PEPPER"]
+    source = block(block(pepper, "value_source"), "secret_key_ref")
+    assert ref(source["secret"]) == "google_secret_manager_secret.key_pepper.secret_id"
+    assert ref(source["version"]) == "google_secret_manager_secret_version.key_pepper.version"
+    version = tf.resource("google_secret_manager_secret_version", "key_pepper")
+    assert "secret_data" not in version, "a plain secret_data would put the pepper in state"
+    assert ref(version["secret_data_wo"]) == "ephemeral.random_password.key_pepper.result"
+    grant = tf.resource("google_secret_manager_secret_iam_member", "ingest_reads_key_pepper")
+    assert ref(grant["secret_id"]) == "google_secret_manager_secret.key_pepper.id"
 
 
 def test_scheduler_posts_to_scale_with_oidc() -> None:

@@ -18,12 +18,12 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from cutout.backends import open_backends
-from cutout.job import JobState
+from cutout.job import JobState, Priority
+from cutout.keys import key_pepper
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.app import IngestApp
-
-KEY = "sekret-high"
+from tests.support.keys import add_key
 
 
 @pytest.fixture
@@ -31,7 +31,6 @@ def app_settings(settings: Settings) -> Settings:
     return settings.with_overrides(
         max_upload_bytes=2 * 1024 * 1024,
         max_pixels=4_000_000,
-        api_keys=f"shop:{KEY}:high",
         max_effects=3,
         autoscale=False,  # scaling has its own tests (test_scaling.py)
     )
@@ -40,6 +39,12 @@ def app_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def app(app_settings: Settings) -> IngestApp:
     return IngestApp(app_settings, open_backends(app_settings))
+
+
+@pytest.fixture
+def shop_key(app_settings: Settings) -> str:
+    """A secret key of tier high, in the app's key store."""
+    return add_key(open_backends(app_settings).keys, key_pepper(app_settings), tier=Priority.HIGH)
 
 
 @pytest.fixture
@@ -128,8 +133,8 @@ def test_same_idempotency_key_and_body_gives_the_same_job(client: Client) -> Non
     assert second.headers["Idempotent-Replayed"] == "true"
 
 
-def test_high_priority_needs_a_key_allowed_to_use_it(client: Client) -> None:
-    response = post(client, png(), priority="high", headers={"Authorization": f"Bearer {KEY}"})
+def test_high_priority_needs_a_key_allowed_to_use_it(client: Client, shop_key: str) -> None:
+    response = post(client, png(), priority="high", headers={"Authorization": f"Bearer {shop_key}"})
     assert response.status_code == 202
     assert response.get_json()["priority"] == "high"
 

@@ -1,58 +1,19 @@
-"""LocalLauncher's own part: starting real worker processes and stopping them."""
+"""LocalLauncher's own part: stopping its worker processes, refusing bad counts,
+forgetting long-gone workers (spawned workers beating: the launcher contract)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from cutout.local import LocalLauncher
 from cutout.ports import WorkerBeat
 from cutout.settings import Settings
-
-HELPER = Path(__file__).with_name("local_procs.py")
-ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
-
-
-def wait_for(predicate: Callable[[], T | None], within_s: float = 60, what: str = "it") -> T:
-    deadline = time.monotonic() + within_s
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"no {what} within {within_s} s"
-        time.sleep(0.05)
-    return result
-
-
-@pytest.mark.slow
-def test_started_workers_beat_and_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The children read their settings from CUTOUT_* only (a stray parent variable would
-    make Settings.from_env fail), beat into the same database, and say goodbye on stop."""
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setenv("CUTOUT_NOT_A_SETTING", "parent only")
-    settings = Settings(data_dir=tmp_path / "data", url_secret="x")
-    launcher = LocalLauncher(settings, command=[sys.executable, str(HELPER), "worker"])
-    try:
-        launcher.start(2)
-        pids = launcher.running()
-        assert len(pids) == 2
-        beats = wait_for(
-            lambda: b if len(b := launcher.alive(max_age_s=30)) == 2 else None,
-            what="two beating workers",
-        )
-        assert {b.worker_id for b in beats} == {f"worker-{pid}" for pid in pids}
-    finally:
-        launcher.stop(timeout_s=30)
-    assert launcher.running() == []
-    assert launcher.alive(max_age_s=30) == []
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
 
 
 def test_stop_kills_a_worker_that_ignores_sigterm(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -16,14 +15,12 @@ import pytest
 
 from cutout.job import Priority
 from cutout.local import SqliteJobQueue
-
-HELPER = Path(__file__).with_name("local_procs.py")
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.local_procs import ROOT, command
 
 
 def run_children(args: list[list[str]], timeout_s: float = 120) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(HELPER), *a], env=env) for a in args]
+    procs = [subprocess.Popen(command(*a), env=env) for a in args]
     for proc in procs:
         assert proc.wait(timeout=timeout_s) == 0, f"child {proc.args!r} failed"
 
@@ -34,7 +31,7 @@ def test_processes_share_the_queue_without_double_leases(tmp_path: Path) -> None
     come back after their lease. Two processes holding one delivery at once would show up
     as a repeated (job, attempt) pair."""
     db = tmp_path / "q.db"
-    queue = SqliteJobQueue(db, lease_s=0.5, max_attempts=5)
+    queue = SqliteJobQueue(db, lease_s=0.5, max_attempts=5, guard_every=0)
     total = 300
     for i in range(total):
         queue.publish(str(i), list(Priority)[i % 3])
@@ -58,8 +55,8 @@ def test_processes_share_the_queue_without_double_leases(tmp_path: Path) -> None
 
 
 def test_a_second_handle_sees_the_same_queue(tmp_path: Path) -> None:
-    one = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=3)
-    two = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=3)
+    one = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=3, guard_every=0)
+    two = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=3, guard_every=0)
     one.publish("j", Priority.HIGH)
     [msg] = two.pull(1, wait_s=1)
     one.ack([msg])
@@ -67,7 +64,7 @@ def test_a_second_handle_sees_the_same_queue(tmp_path: Path) -> None:
 
 
 def test_depth_excludes_a_message_due_for_dead_letters(tmp_path: Path) -> None:
-    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=0.2, max_attempts=1)
+    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=0.2, max_attempts=1, guard_every=0)
     queue.publish("j", Priority.STANDARD)
     [msg] = queue.pull(1, wait_s=1)
     assert queue.depth()[Priority.STANDARD] == 1
@@ -83,7 +80,7 @@ def test_depth_excludes_a_message_due_for_dead_letters(tmp_path: Path) -> None:
 
 
 def test_nack_of_the_last_attempt_dead_letters_at_once(tmp_path: Path) -> None:
-    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=1)
+    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=1, guard_every=0)
     queue.publish("j", Priority.BATCH)
     [msg] = queue.pull(1, wait_s=1)
     queue.nack(msg, delay_s=60)
@@ -96,7 +93,7 @@ def test_nack_of_the_last_attempt_dead_letters_at_once(tmp_path: Path) -> None:
 
 
 def test_a_late_ack_is_honoured_until_someone_else_pulls(tmp_path: Path) -> None:
-    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=0.2, max_attempts=5)
+    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=0.2, max_attempts=5, guard_every=0)
     queue.publish("j", Priority.STANDARD)
     [msg] = queue.pull(1, wait_s=1)
     time.sleep(0.3)  # the lease has run out, and nobody pulled since
@@ -107,8 +104,8 @@ def test_a_late_ack_is_honoured_until_someone_else_pulls(tmp_path: Path) -> None
 def test_waiting_pull_neither_spins_nor_lags(tmp_path: Path) -> None:
     """A waiting pull costs little CPU and wakes within a few poll intervals of a publish
     made through another handle (as another process would)."""
-    consumer = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=5)
-    producer = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=5)
+    consumer = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=5, guard_every=0)
+    producer = SqliteJobQueue(tmp_path / "q.db", lease_s=30, max_attempts=5, guard_every=0)
     cpu, wall = time.thread_time(), time.monotonic()
     assert consumer.pull(1, wait_s=1.0) == []
     cpu, wall = time.thread_time() - cpu, time.monotonic() - wall
@@ -130,7 +127,12 @@ def test_waiting_pull_neither_spins_nor_lags(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"lease_s": 0, "max_attempts": 1}, {"lease_s": 1, "max_attempts": 0}]
+    "kwargs",
+    [
+        {"lease_s": 0, "max_attempts": 1, "guard_every": 0},
+        {"lease_s": 1, "max_attempts": 0, "guard_every": 0},
+        {"lease_s": 1, "max_attempts": 1, "guard_every": -1},
+    ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
@@ -138,7 +140,7 @@ def test_bad_settings_are_refused(tmp_path: Path, kwargs: dict[str, float]) -> N
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
-    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=1, max_attempts=1)
+    queue = SqliteJobQueue(tmp_path / "q.db", lease_s=1, max_attempts=1, guard_every=0)
     with pytest.raises(ValueError):
         queue.publish("j", "urgent")  # type: ignore[arg-type]
     with pytest.raises(ValueError):

@@ -19,6 +19,7 @@ from typing import Any
 import click
 import requests
 
+from cutout.cli.local_key import local_key
 from cutout.settings import Settings
 
 POLL_TIMEOUT_S = 600.0
@@ -122,11 +123,17 @@ class Api:
 def _api(
     settings: Settings, url: str | None, api_key: str | None, max_wait_s: float = MAX_FLOW_WAIT_S
 ) -> Api:
-    return Api(url or settings.public_url, api_key, max_wait_s=max_wait_s)
+    """Without a key given, the local stack's own key (cli/local_key.py) on loopback."""
+    base_url = url or settings.public_url
+    return Api(base_url, api_key or local_key(settings, base_url), max_wait_s=max_wait_s)
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
-_key_option = click.option("--api-key", envvar="CUTOUT_API_KEY", help="[env CUTOUT_API_KEY]")
+_key_option = click.option(
+    "--api-key",
+    envvar="CUTOUT_API_KEY",
+    help="[env CUTOUT_API_KEY; default on loopback: the key `cutout up` minted]",
+)
 
 
 @click.command()

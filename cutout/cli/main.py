@@ -14,6 +14,7 @@ import click
 
 from cutout.cli.bench_ingest import bench_ingest
 from cutout.cli.client import status, submit
+from cutout.cli.keys import keys
 from cutout.cli.serve import ingest, up
 from cutout.errors import ConfigurationError
 from cutout.settings import Settings
@@ -39,7 +40,7 @@ def bench() -> None:
     """Benchmarks that print numbers and end with one JSON line."""
 
 
-for command in (up, ingest, submit, status):
+for command in (up, ingest, submit, status, keys):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
 

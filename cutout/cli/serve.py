@@ -1,7 +1,9 @@
 """``cutout up`` and ``cutout ingest``: run the pipeline's processes on this machine.
 
 Ingest runs exactly as in production, under functions-framework; workers run as
-``python -m worker``. Both are child processes in one process group of their own, so a
+``python -m worker``. With the local backend, ``cutout up`` itself sweeps what has
+outlived its retention (:mod:`cutout.local.retention`), as GCP's TTL and lifecycle
+rules would. Both are child processes in one process group of their own, so a
 clean Ctrl-C (or SIGTERM) of ``cutout up`` stops every process it started, including
 workers that ingest itself launched.
 """
@@ -21,7 +23,10 @@ from pathlib import Path
 
 import click
 
+from cutout.backends import open_backends
+from cutout.cli.local_key import LOCAL_KEY_FILE, LOCAL_KEY_QUOTAS, ensure_local_key
 from cutout.errors import ConfigurationError
+from cutout.local.retention import local_sweeper
 from cutout.settings import Backend, Settings
 from cutout.weights import download_reachable, local_weights, weight_sources
 from cutout.worker_processes import WorkerProcesses
@@ -161,6 +166,13 @@ def up(
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     url = settings.public_url
+    key_id = ensure_local_key(settings, open_backends(settings).keys)
+    click.secho(
+        f"CLI key {key_id} in {settings.data_dir / LOCAL_KEY_FILE}: secret, tier high, "
+        f"{LOCAL_KEY_QUOTAS.requests_per_minute} requests/min, "
+        f"{LOCAL_KEY_QUOTAS.images_per_day} images/day",
+        err=True,
+    )
     env = child_env(settings)
     # its own process group (in our session, so that workers can join it): Ctrl-C reaches
     # only us, and stop_group ends ingest and every worker together
@@ -175,6 +187,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     signal.signal(signal.SIGINT, request_stop)
     try:
         wait_ready(url, ingest)
+        sweeper = local_sweeper(settings) if settings.backend is Backend.LOCAL else None
         resident = WorkerProcesses(
             settings.with_overrides(idle_exit_s=0.0), process_group=ingest.pid
         )
@@ -192,6 +205,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
                 click.secho(f"{missing} resident worker(s) exited; restarting", fg="yellow",
                             err=True)  # fmt: skip
                 resident.start(missing)
+            if sweeper is not None:
+                sweeper.tick()
             time.sleep(0.5)
     finally:
         stop_group(ingest)

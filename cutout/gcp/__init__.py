@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def open_gcp_backends(settings: Settings) -> Backends:
-    """Build the four GCP adapters from the settings.
+    """Build the five GCP adapters from the settings.
 
     On emulators (the ``*_EMULATOR_HOST`` variables) the topics, subscriptions and buckets
     are created if missing; in production Terraform owns them and nothing is created.
@@ -33,6 +33,7 @@ def open_gcp_backends(settings: Settings) -> Backends:
         from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
         from cutout.gcp.firestore import FirestoreStatusStore
         from cutout.gcp.gcs import GcsBlobStore
+        from cutout.gcp.keys import FirestoreKeyStore
         from cutout.gcp.launcher import FirestoreLauncher, Starter
         from cutout.gcp.pubsub import PubSubJobQueue
         from cutout.gcp.topology import Names, Policy, ensure_topology
@@ -73,7 +74,8 @@ def open_gcp_backends(settings: Settings) -> Backends:
         ensure_topology(clients.publisher, clients.subscriber, names, policy)
     if emulators.storage:
         blobs.create_buckets()
-    return Backends(blobs=blobs, queue=queue, status=status, launcher=launcher)
+    keys = FirestoreKeyStore(clients.firestore, collection=settings.keys_collection)
+    return Backends(blobs=blobs, queue=queue, status=status, launcher=launcher, keys=keys)
 
 
 def _check(settings: Settings) -> None:

@@ -6,7 +6,7 @@ policy (only a timestamp field can), and ``created_at`` orders queries.
 
 - :meth:`~FirestoreStatusStore.transition` is a transaction: read, compare the state,
   write. Firestore retries a transaction that lost a race, so ``mutate`` may run more
-  than once; it must only change the job it is handed.
+  than once, each time on the job read afresh by that attempt (the port's rule).
 - :meth:`~FirestoreStatusStore.record_result` of a result is one field-path update
   (``results.<effect>``, dropping ``effect_errors.<effect>``): atomic, and it cannot
   overwrite another effect's result. An error is written in a transaction, because it
@@ -29,24 +29,16 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from cutout import lifecycle
+from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.gcp.errors import translated
-from cutout.job import (
-    EffectResult,
-    ErrorInfo,
-    Job,
-    JobState,
-    Priority,
-    Rendition,
-    check_transition,
-    utcnow,
-)
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, Rendition, utcnow
 from cutout.ports import StatusStore
-from cutout.ports.status import Mutation, check_record
+from cutout.ports.status import JobFilter, Mutation, Position, check_effect_name, check_record
 
 _TIMESTAMPS = ("created_at", "updated_at", "expire_at")
 _ACTIVE = [JobState.QUEUED.value, JobState.RUNNING.value]
-MAX_FIND = 1000
 
 
 @dataclass(frozen=True)
@@ -103,13 +95,7 @@ class FirestoreStatusStore(StatusStore):
             if not snapshot.exists:
                 raise NotFound(f"no job {job_id}")
             job = from_document(snapshot.to_dict())
-            if job.state not in allowed:
-                wanted = ", ".join(sorted(s.value for s in allowed))
-                raise Conflict(f"job {job_id} is {job.state.value}, not {wanted}")
-            check_transition(job.state, new)
-            if mutate is not None:
-                mutate(job)
-            job.state = new
+            lifecycle.apply(job, allowed, new, mutate)
             job.updated_at = utcnow()
             transaction.set(ref, to_document(job))
             return job
@@ -127,8 +113,7 @@ class FirestoreStatusStore(StatusStore):
         rendition: Rendition = Rendition.FULL,
     ) -> Job:
         check_record(result, error, rendition)
-        if not effect:
-            raise InvalidInput("empty effect name")
+        check_effect_name(effect)
         ref = self._ref(job_id)
         result_path = FieldPath("results", effect).to_api_repr()
         error_path = FieldPath("effect_errors", effect).to_api_repr()
@@ -172,27 +157,25 @@ class FirestoreStatusStore(StatusStore):
 
         apply(self._db.transaction())
 
-    def find(
-        self,
-        *,
-        state: JobState | None = None,
-        client_key: str | None = None,
-        batch_id: str | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        if not 1 <= limit <= MAX_FIND:
-            raise ValueError(f"limit must be 1..{MAX_FIND}, not {limit}")
+    def _find(self, where: JobFilter, *, limit: int, after: Position | None) -> list[Job]:
         query: Any = self._jobs
         for field, value in (
-            ("state", state.value if state else None),
-            ("client.key_id", client_key),
-            ("client.batch_id", batch_id),
+            ("state", where.state.value if where.state else None),
+            ("client.key_id", where.client_key),
+            ("client.batch_id", where.batch_id),
         ):
             if value is not None:
                 query = query.where(filter=FieldFilter(field, "==", value))
-        query = query.order_by("created_at", direction=firestore.Query.DESCENDING).limit(limit)
+        descending = firestore.Query.DESCENDING
+        query = query.order_by("created_at", direction=descending).order_by(
+            FieldPath.document_id(), direction=descending
+        )
+        if after is not None:
+            query = query.start_after(
+                {"created_at": after.created_at, FieldPath.document_id(): self._ref(after.job_id)}
+            )
         with translated("querying jobs"):
-            return [from_document(s.to_dict()) for s in query.stream()]
+            return [from_document(s.to_dict()) for s in query.limit(limit).stream()]
 
     def backlog(self) -> dict[Priority, int]:
         """Queued or running jobs per priority: the queue depth that scaling reads."""
@@ -225,7 +208,7 @@ def check_document_id(value: str, what: str) -> str:
         or (value.startswith("__") and value.endswith("__"))
         or len(value.encode()) > 1500
     ):
-        raise InvalidInput(f"invalid {what} {value!r}", code="invalid_id")
+        raise InvalidInput(f"invalid {what} {value!r}", code=ErrorCode.INVALID_ID)
     return value
 
 

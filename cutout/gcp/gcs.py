@@ -35,12 +35,10 @@ from cutout.gcp.errors import translated
 from cutout.gcp.signing import UrlSigner
 from cutout.job import utcnow
 from cutout.ports import BlobInfo, BlobStore
-from cutout.ports.blobstore import check_key
+from cutout.ports.blobstore import RESULTS_PREFIX, check_key, is_upload
 
 log = logging.getLogger(__name__)
 
-UPLOADS_PREFIX = "uploads/"
-RESULTS_PREFIX = "results/"
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 #: A touch leaves a custom time younger than this alone: retention counts whole days.
 TOUCH_EVERY = timedelta(hours=1)
@@ -153,7 +151,7 @@ class GcsBlobStore(BlobStore):
 
     def _blob(self, key: str) -> storage.Blob:
         check_key(key)
-        bucket = self._uploads if key.startswith(UPLOADS_PREFIX) else self._results
+        bucket = self._uploads if is_upload(key) else self._results
         return bucket.blob(key)
 
 

@@ -1,11 +1,12 @@
-"""The local adapters: a directory for blobs, one SQLite file for queue, status and
-heartbeats, subprocesses for workers. Nothing to install or run beyond Python."""
+"""The local adapters: a directory for blobs, one SQLite file for queue, status, keys
+and heartbeats, subprocesses for workers. Nothing to install or run beyond Python."""
 
 from __future__ import annotations
 
 from cutout.backends import Backends
 from cutout.local.blob_routes import LocalBlobRoutes
 from cutout.local.blobstore import LocalBlobStore
+from cutout.local.keys import SqliteKeyStore
 from cutout.local.launcher import LocalLauncher
 from cutout.local.queue import SqliteJobQueue
 from cutout.local.status import SqliteStatusStore
@@ -20,10 +21,14 @@ def open_local_backends(settings: Settings) -> Backends:
     return Backends(
         blobs=blobs,
         queue=SqliteJobQueue(
-            settings.db_path, lease_s=settings.lease_s, max_attempts=settings.max_attempts
+            settings.db_path,
+            lease_s=settings.lease_s,
+            max_attempts=settings.max_attempts,
+            guard_every=settings.batch_guard_every,
         ),
         status=SqliteStatusStore(settings.db_path),
         launcher=LocalLauncher(settings),
+        keys=SqliteKeyStore(settings.db_path),
         blob_routes=LocalBlobRoutes(blobs, secret),
     )
 
@@ -33,6 +38,7 @@ __all__ = [
     "LocalBlobStore",
     "LocalLauncher",
     "SqliteJobQueue",
+    "SqliteKeyStore",
     "SqliteStatusStore",
     "open_local_backends",
 ]

@@ -15,8 +15,10 @@ Durability matches the local SQLite stores (WAL, ``synchronous=NORMAL``): a cras
 lose the newest objects — and a job whose input was lost fails with a code when a worker
 finds it missing. The fsync cost 5 to 8 ms of every upload, a third of ingest's latency.
 
-A file's mtime is its retention clock: a put sets it, :meth:`LocalBlobStore.touch` moves
-it to now, and the local retention sweep deletes what is older than the TTL.
+Retention (what the buckets' lifecycle rules do on GCS): :meth:`LocalBlobStore.sweep`
+deletes objects whose file was last modified longer ago than their key's maximum age; a
+write, or a cache hit's touch, sets the modification time. It looks at a bounded number
+of files per call, resuming where the previous call stopped.
 
 Keys map to paths one segment per directory, so ``a`` and ``a/b`` cannot both exist here
 (on GCS they can); a put that would need both raises :class:`~cutout.errors.Conflict`.
@@ -31,7 +33,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,6 +47,10 @@ _MAGIC = b"cutout-blob/1 "
 _MAX_HEADER = 64 * 1024
 
 READ, WRITE = "GET", "PUT"
+#: Files one :meth:`LocalBlobStore.sweep` looks at.
+SWEEP_BUDGET = 2000
+#: A writer's temporary file older than this was left by a crashed process.
+STALE_TEMP_S = 3600.0
 
 
 class LocalBlobStore(BlobStore):
@@ -60,6 +66,7 @@ class LocalBlobStore(BlobStore):
         self.root.mkdir(parents=True, exist_ok=True)
         self._public_url = public_url.rstrip("/")
         self._secret = secret
+        self._sweep_walk: Iterator[Path] | None = None
 
     def put(
         self,
@@ -136,6 +143,40 @@ class LocalBlobStore(BlobStore):
         with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
             path.unlink()
 
+    def sweep(
+        self, now: float, max_age_s: Callable[[str], float], *, budget: int = SWEEP_BUDGET
+    ) -> int:
+        """Delete the objects whose file is older than ``max_age_s(key)`` seconds at
+        ``now`` (unix time), and writers' temporary files older than
+        :data:`STALE_TEMP_S`, looking at no more than ``budget`` files; the next call
+        continues the walk, and a finished walk starts again. Returns how many objects
+        were deleted. Not part of the port (GCS deletes by lifecycle rules)."""
+        deleted = 0
+        for _ in range(budget):
+            path = self._next_swept()
+            if path is None:
+                break
+            try:
+                age = now - path.stat().st_mtime
+                if path.name.startswith("."):
+                    if age > STALE_TEMP_S:
+                        path.unlink()
+                elif age > max_age_s(path.relative_to(self.root).as_posix()):
+                    path.unlink()
+                    deleted += 1
+            except FileNotFoundError:
+                continue  # deleted or replaced meanwhile
+        return deleted
+
+    def _next_swept(self) -> Path | None:
+        """The walk's next file; ``None`` (once) when a walk ends."""
+        if self._sweep_walk is None:
+            self._sweep_walk = _files(self.root)
+        path = next(self._sweep_walk, None)
+        if path is None:
+            self._sweep_walk = None
+        return path
+
     def url(self, key: str, *, ttl_s: int) -> str:
         return self._signed(key, READ, ttl_s)
 
@@ -157,8 +198,16 @@ class LocalBlobStore(BlobStore):
         the tree must not lead outside the root either)."""
         path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
-            raise InvalidInput(f"blob key {key!r} leads outside the store", code="invalid_key")
+            raise InvalidInput(
+                f"blob key {key!r} leads outside the store", code=ErrorCode.INVALID_KEY
+            )
         return path
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for folder, _, names in os.walk(root):
+        for name in names:
+            yield Path(folder, name)
 
 
 def _sign(secret: str, key: str, operation: str, expires: int) -> str:

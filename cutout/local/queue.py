@@ -11,6 +11,7 @@ from pathlib import Path
 from cutout.job import Priority
 from cutout.local.sqlite import Database
 from cutout.ports.queue import JobQueue, Message
+from cutout.tier_order import TierOrder
 
 #: How often a waiting :meth:`SqliteJobQueue.pull` looks for messages. A message published
 #: by another process reaches a waiting puller after at most about this long (measured:
@@ -48,8 +49,9 @@ CREATE INDEX IF NOT EXISTS queue_dead_letters_lease ON queue_dead_letters (lease
 
 class SqliteJobQueue(JobQueue):
     """Strict order: ``high`` before ``standard`` before ``batch``, and publish order
-    (FIFO) within a tier; no starvation guard, so a steady stream of high-priority work
-    holds back the lower tiers. A pull leases rows by moving their ``visible_at`` into the
+    (FIFO) within a tier, except for the batch tier's starvation guard
+    (:class:`~cutout.tier_order.TierOrder` with ``guard_every``, counted per queue object
+    like each Pub/Sub queue's). A pull leases rows by moving their ``visible_at`` into the
     future under a fresh lease id, so a holder whose lease was taken over (the message was
     delivered again) finds its ack, nack and extend to be no-ops. A holder whose lease ran
     out but whose message nobody has pulled since still owns it: its late ack is honoured.
@@ -60,13 +62,14 @@ class SqliteJobQueue(JobQueue):
     sharing the file must use the same ``max_attempts``.
     """
 
-    def __init__(self, path: Path, *, lease_s: float, max_attempts: int) -> None:
+    def __init__(self, path: Path, *, lease_s: float, max_attempts: int, guard_every: int) -> None:
         if lease_s <= 0:
             raise ValueError(f"lease_s must be positive, got {lease_s}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.lease_s = lease_s
         self.max_attempts = max_attempts
+        self._order = TierOrder(guard_every)
         self._db = Database(path, _SCHEMA)
 
     def publish(self, job_id: str, priority: Priority) -> None:
@@ -160,14 +163,24 @@ class SqliteJobQueue(JobQueue):
 
     def _lease(self, max_messages: int) -> list[Message]:
         now = time.time()
+        got: list[Message] = []
         with self._db.write() as conn:
             self._bury_expired(conn, now)
-            rows = conn.execute(
-                "SELECT seq, job_id, tier, attempt FROM queue_messages"
-                " WHERE visible_at <= ? ORDER BY tier, seq LIMIT ?",
-                (now, max_messages),
-            ).fetchall()
-            return [self._lease_row(conn, "queue_messages", r, r["attempt"] + 1, now) for r in rows]
+            for step in self._order.plan():
+                room = max_messages - len(got)
+                want = room if step.limit is None else min(step.limit, room)
+                if want <= 0:
+                    continue
+                rows = conn.execute(
+                    "SELECT seq, job_id, tier, attempt FROM queue_messages"
+                    " WHERE tier = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                    (step.tier.rank, now, want),
+                ).fetchall()
+                got += [
+                    self._lease_row(conn, "queue_messages", r, r["attempt"] + 1, now) for r in rows
+                ]
+        self._order.record(m.priority for m in got)
+        return got
 
     def _lease_row(
         self, conn: sqlite3.Connection, table: str, row: sqlite3.Row, attempt: int, now: float

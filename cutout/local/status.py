@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 
+from cutout import lifecycle
 from cutout.errors import Conflict, NotFound
-from cutout.job import (
-    EffectResult,
-    ErrorInfo,
-    Job,
-    JobState,
-    Rendition,
-    check_transition,
-    utcnow,
-)
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Rendition, utcnow
 from cutout.local.sqlite import Database
-from cutout.ports.status import Mutation, StatusStore, check_record
+from cutout.ports.status import (
+    JobFilter,
+    Mutation,
+    Position,
+    StatusStore,
+    check_effect_name,
+    check_record,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -27,30 +28,47 @@ CREATE TABLE IF NOT EXISTS jobs (
     client_key TEXT NOT NULL,
     batch_id TEXT,
     created_at REAL NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    expire_at REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client_key, created_at);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id, created_at)
 """
+#: Databases made before retention lack ``expire_at``: add it, filled from the documents.
+_MIGRATE_EXPIRY = (
+    "ALTER TABLE jobs ADD COLUMN expire_at REAL",
+    "UPDATE jobs SET expire_at ="
+    " (julianday(json_extract(doc, '$.expire_at')) - 2440587.5) * 86400.0"
+    " WHERE json_extract(doc, '$.expire_at') IS NOT NULL",
+)
+_EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expire_at)"
+#: Most jobs one :meth:`SqliteStatusStore.sweep` deletes (bounded work per sweep).
+SWEEP_BATCH = 500
 
 
 class SqliteStatusStore(StatusStore):
     """Every change is a read-modify-write inside one ``BEGIN IMMEDIATE`` transaction, so
-    compare-and-set and result merges are atomic across threads and processes. ``find``
-    orders by ``created_at`` (newest first), ties broken by insertion order. Expired jobs
-    (``expire_at``) are kept: the local store has no TTL sweeper."""
+    compare-and-set and result merges are atomic across threads and processes; a
+    transition's mutation runs once, on a copy read inside the transaction. Expired jobs
+    stay until :meth:`sweep` deletes them (``cutout up`` runs it periodically)."""
 
     def __init__(self, path: Path) -> None:
         self._db = Database(path, _SCHEMA)
+        with self._db.write() as conn:
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            if "expire_at" not in columns:
+                for statement in _MIGRATE_EXPIRY:
+                    conn.execute(statement)
+            conn.execute(_EXPIRY_INDEX)
 
     def create(self, job: Job) -> Job:
         stored = _stamped(job)
         try:
             with self._db.write() as conn:
                 conn.execute(
-                    "INSERT INTO jobs (state, client_key, batch_id, created_at, doc, id)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (state, client_key, batch_id, created_at, expire_at, doc, id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     _columns(stored),
                 )
         except sqlite3.IntegrityError as exc:
@@ -69,17 +87,7 @@ class SqliteStatusStore(StatusStore):
         mutate: Mutation | None = None,
     ) -> Job:
         allowed = frozenset(expected)
-
-        def change(job: Job) -> None:
-            if job.state not in allowed:
-                wanted = ", ".join(sorted(s.value for s in allowed))
-                raise Conflict(f"job {job_id} is {job.state.value}, expected one of: {wanted}")
-            check_transition(job.state, new)
-            if mutate is not None:
-                mutate(job)
-            job.state = new
-
-        return self._update(job_id, change)
+        return self._update(job_id, lambda job: lifecycle.apply(job, allowed, new, mutate))
 
     def record_result(
         self,
@@ -91,6 +99,7 @@ class SqliteStatusStore(StatusStore):
         rendition: Rendition = Rendition.FULL,
     ) -> Job:
         check_record(result, error, rendition)
+        check_effect_name(effect)
 
         def change(job: Job) -> None:
             if result is not None and rendition is Rendition.DISPLAY:
@@ -103,25 +112,33 @@ class SqliteStatusStore(StatusStore):
 
         return self._update(job_id, change)
 
-    def find(
-        self,
-        *,
-        state: JobState | None = None,
-        client_key: str | None = None,
-        batch_id: str | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        filters = {"state": state, "client_key": client_key, "batch_id": batch_id}
-        given = {column: str(v) for column, v in filters.items() if v is not None}
-        where = " AND ".join(f"{column} = ?" for column in given) or "1"
+    def _find(self, where: JobFilter, *, limit: int, after: Position | None) -> list[Job]:
+        filters = {"state": where.state, "client_key": where.client_key, "batch_id": where.batch_id}
+        given = {f"{column} = ?": str(v) for column, v in filters.items() if v is not None}
+        params: list[object] = list(given.values())
+        conditions = list(given)
+        if after is not None:
+            conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            moment = after.created_at.timestamp()
+            params += [moment, moment, after.job_id]
+        sql = (
+            f"SELECT doc FROM jobs WHERE {' AND '.join(conditions) or '1'}"
+            " ORDER BY created_at DESC, id DESC LIMIT ?"
+        )
         with self._db.read() as conn:
-            rows = conn.execute(
-                f"SELECT doc FROM jobs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (*given.values(), limit),
-            ).fetchall()
+            rows = conn.execute(sql, (*params, limit)).fetchall()
         return [Job.model_validate_json(row["doc"]) for row in rows]
+
+    def sweep(self, now: datetime) -> int:
+        """Delete at most :data:`SWEEP_BATCH` jobs whose ``expire_at`` is before ``now``
+        (what Firestore's TTL policy does on GCP); returns how many. Not part of the port."""
+        with self._db.write() as conn:
+            deleted = conn.execute(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expire_at < ?"
+                " ORDER BY expire_at LIMIT ?)",
+                (now.timestamp(), SWEEP_BATCH),
+            ).rowcount
+        return int(deleted)
 
     def close(self) -> None:
         """Release the connections (not part of the port; processes may simply exit)."""
@@ -135,8 +152,8 @@ class SqliteStatusStore(StatusStore):
                 raise ValueError(f"job {job_id}: a change may not alter the id ({job.id})")
             stored = _stamped(job)
             conn.execute(
-                "UPDATE jobs SET state = ?, client_key = ?, batch_id = ?, created_at = ?, doc = ?"
-                " WHERE id = ?",
+                "UPDATE jobs SET state = ?, client_key = ?, batch_id = ?, created_at = ?,"
+                " expire_at = ?, doc = ? WHERE id = ?",
                 _columns(stored),
             )
         return stored
@@ -156,6 +173,7 @@ def _columns(job: Job) -> tuple[object, ...]:
         job.client.key_id,
         job.client.batch_id,
         job.created_at.timestamp(),
+        job.expire_at.timestamp() if job.expire_at else None,
         job.model_dump_json(),
         job.id,
     )

@@ -7,7 +7,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
+
+#: Keys under this prefix are uploads (on GCS: the uploads bucket, kept
+#: ``upload_retention_days``); every other key is a result (``result_retention_days``).
+UPLOADS_PREFIX = "uploads/"
+RESULTS_PREFIX = "results/"
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 MAX_KEY = 512
@@ -24,7 +30,7 @@ def check_key(key: str) -> str:
     if len(key) > MAX_KEY or not all(
         _SEGMENT.fullmatch(s) and len(s) <= MAX_SEGMENT for s in segments
     ):
-        raise InvalidInput(f"invalid blob key {key!r}", code="invalid_key")
+        raise InvalidInput(f"invalid blob key {key!r}", code=ErrorCode.INVALID_KEY)
     return key
 
 
@@ -36,17 +42,23 @@ class BlobInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+def is_upload(key: str) -> bool:
+    """Whether ``key`` names an upload (rather than a result): which bucket, which TTL."""
+    return key.startswith(UPLOADS_PREFIX)
+
+
 class BlobStore(ABC):
     """Keys look like ``uploads/ab12…`` or ``results/cd34….png``: non-empty segments of
     ``[A-Za-z0-9._-]`` joined by ``/``, no ``.``/``..`` segments. Any other key raises
     :class:`~cutout.errors.InvalidInput` before touching storage.
 
     Retention: every object has a retention clock, started by the write that stores it
-    and restarted by :meth:`touch`; the family's retention rule deletes results whose
-    clock is older than the results TTL (GCS: the results bucket's lifecycle rule counts
-    ``days_since_custom_time``; locally the retention sweep counts from the file's
-    mtime). Serving a stored result touches it, so a result handed out is never about
-    to expire.
+    and restarted by :meth:`touch`. An upload may be deleted ``upload_retention_days``
+    after its clock started, any other object ``result_retention_days`` after (GCS: the
+    buckets' lifecycle rules, the results bucket counting ``days_since_custom_time``;
+    locally :meth:`~cutout.local.blobstore.LocalBlobStore.sweep`, run by ``cutout up``,
+    counting from the file's mtime). Serving a stored result touches it, so a result
+    handed out is never about to expire.
     """
 
     @abstractmethod

@@ -27,8 +27,11 @@ class JobQueue(ABC):
       runs out (the worker died or stalled) makes the message deliverable again; so does
       :meth:`nack`. Consumers must therefore tolerate redelivery.
     - **Tiers.** :meth:`pull` serves ``high`` before ``standard`` before ``batch``; within
-      a tier, oldest first (best effort on Pub/Sub, strict on SQLite). An adapter may
-      document a starvation guard that occasionally serves a lower tier first.
+      a tier, oldest first (best effort on Pub/Sub, strict on SQLite). Every adapter keeps
+      the batch tier's starvation guard of :class:`~cutout.tier_order.TierOrder` with the
+      ``batch_guard_every`` setting: after that many pulls in a row that served messages
+      but no batch one, the next pull offers its first slot to the batch tier (``0``: off).
+      The count is per queue object (per worker process).
     - **Dead letters.** A message delivered ``max_attempts`` times and then nacked or left
       to expire is moved to the dead-letter queue instead of being delivered again;
       :meth:`pull_dead_letters` hands those out so their jobs can be failed. A nack moves
@@ -70,5 +73,10 @@ class JobQueue(ABC):
 
     @abstractmethod
     def depth(self) -> Mapping[Priority, int]:
-        """Messages waiting or leased per tier (approximate on Pub/Sub): the backlog that
-        worker scaling reads."""
+        """The backlog that worker scaling reads, per tier (every tier present): jobs
+        published and not yet finished, whether waiting or held by a worker. A job counts
+        from the moment it is created queued and published (ingest's order) until it is
+        finished and its message acked (the worker's order). In between the adapters may
+        differ for a moment (SQLite counts unacked messages, leaving out those due for the
+        dead letters; Pub/Sub counts the status store's queued and running jobs), so use it
+        as a scaling signal, not an exact count of messages."""

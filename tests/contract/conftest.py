@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +22,17 @@ import pytest
 
 from cutout.backends import Backends
 from cutout.job import EffectRequest, InputInfo, Job, new_job_id
-from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
+from cutout.local import (
+    LocalBlobStore,
+    LocalLauncher,
+    SqliteJobQueue,
+    SqliteKeyStore,
+    SqliteStatusStore,
+)
 from cutout.local.blobstore import verify_signature
+from cutout.ports import Launcher
 from cutout.settings import Settings
+from cutout.worker_processes import WorkerProcesses
 from tests.support.emulators import PROJECT, settings_for
 
 
@@ -34,6 +42,7 @@ class Overrides:
 
     lease_s: float
     max_attempts: int = 5
+    guard_every: int = Settings().batch_guard_every
 
 
 class UrlCheck(Protocol):
@@ -48,18 +57,35 @@ class UrlCheck(Protocol):
     ) -> None: ...
 
 
+class Processes(Protocol):
+    def running(self) -> list[int]: ...
+
+    def stop(self, timeout_s: float = 10.0) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Spawning:
+    """A launcher whose :meth:`~Launcher.start` runs a given command, and the processes
+    it started (stopped when the ``spawn`` context ends)."""
+
+    launcher: Launcher
+    processes: Processes
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """``open(tmp_path, overrides)`` yields fresh adapters; calls with the same ``tmp_path``
     share storage (as two processes would). ``lease_s`` is the shortest lease the family's
-    queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` and
-    ``exact_depth`` say whether tier/FIFO order and :meth:`JobQueue.depth` are exact rather
-    than best effort. ``check_url(backends, url, method, now, content_type=None)`` raises
+    queue honours (Pub/Sub's minimum ack deadline is 10 s). ``strict_order`` says
+    whether tier/FIFO order is exact rather than best effort.
+    ``check_url(backends, url, method, now, content_type=None)`` raises
     :class:`~cutout.errors.InvalidInput` if the server would refuse ``method`` on ``url``
     at ``now`` (sent with that ``Content-Type``); ``None`` means the family cannot check
-    its URLs offline (those tests then skip and say so)."""
+    its URLs offline (those tests then skip and say so). ``spawn(tmp_path, command)``
+    yields a :class:`Spawning` whose launcher starts workers as ``command``."""
 
     open: Callable[[Path, Overrides], AbstractContextManager[Backends]]
+    spawn: Callable[[Path, Sequence[str]], AbstractContextManager[Spawning]]
     lease_s: float
     #: ``retention_clock(backends, key)`` reads when a blob's retention clock last started
     #: (what the family's retention rule counts from); ``set_retention_clock(backends,
@@ -67,7 +93,6 @@ class Family:
     retention_clock: Callable[[Backends, str], datetime]
     set_retention_clock: Callable[[Backends, str, datetime], None]
     strict_order: bool = True
-    exact_depth: bool = True
     check_url: UrlCheck | None = None
     marks: tuple[pytest.MarkDecorator, ...] = ()
     #: Fixtures to set up before ``open`` (servers, environment variables).
@@ -77,26 +102,46 @@ class Family:
 LOCAL_SECRET = "contract-suite-secret"
 
 
+def _local_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", url_secret=LOCAL_SECRET)
+
+
 @contextmanager
 def _open_local(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     # Built one by one rather than by open_local_backends: Settings refuse leases under
     # 10 s (Pub/Sub's floor), and these tests want shorter ones.
-    settings = Settings(data_dir=tmp_path / "data", url_secret=LOCAL_SECRET)
+    settings = _local_settings(tmp_path)
     queue = SqliteJobQueue(
-        settings.db_path, lease_s=overrides.lease_s, max_attempts=overrides.max_attempts
+        settings.db_path,
+        lease_s=overrides.lease_s,
+        max_attempts=overrides.max_attempts,
+        guard_every=overrides.guard_every,
     )
     status = SqliteStatusStore(settings.db_path)
     launcher = LocalLauncher(settings)
+    keys = SqliteKeyStore(settings.db_path)
     try:
         yield Backends(
             blobs=LocalBlobStore(settings.blob_dir, settings.public_url, LOCAL_SECRET),
             queue=queue,
             status=status,
             launcher=launcher,
+            keys=keys,
         )
     finally:
         queue.close()
         status.close()
+        launcher.close()
+        keys.close()
+
+
+@contextmanager
+def _spawn_local(tmp_path: Path, command: Sequence[str]) -> Iterator[Spawning]:
+    launcher = LocalLauncher(_local_settings(tmp_path), command)
+    try:
+        yield Spawning(launcher, launcher)
+    finally:
+        launcher.stop(timeout_s=30)
         launcher.close()
 
 
@@ -132,9 +177,10 @@ def _open_gcp(tmp_path: Path, overrides: Overrides) -> Iterator[Backends]:
     from cutout.gcp.gcs import GcsBlobStore
     from cutout.gcp.pubsub import PubSubJobQueue
 
-    uid = "c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]
-    settings = settings_for(uid).with_overrides(
-        lease_s=math.ceil(overrides.lease_s), max_attempts=overrides.max_attempts
+    settings = _gcp_settings(tmp_path).with_overrides(
+        lease_s=math.ceil(overrides.lease_s),
+        max_attempts=overrides.max_attempts,
+        batch_guard_every=overrides.guard_every,
     )
     backends = open_gcp_backends(settings)
     try:
@@ -167,6 +213,29 @@ def _set_gcp_clock(backends: Backends, key: str, when: datetime) -> None:
     blob.patch()
 
 
+def _gcp_settings(tmp_path: Path) -> Settings:
+    return settings_for("c" + hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12])
+
+
+@contextmanager
+def _spawn_gcp(tmp_path: Path, command: Sequence[str]) -> Iterator[Spawning]:
+    # Cloud Run has no emulator: workers run here (the launcher's local starter) and
+    # beat into the emulated Firestore.
+    from google.cloud import firestore
+
+    from cutout.gcp.launcher import FirestoreLauncher
+
+    settings = _gcp_settings(tmp_path).with_overrides(launcher="local")
+    processes = WorkerProcesses(settings, command)
+    client = firestore.Client(project=settings.gcp_project)
+    launcher = FirestoreLauncher(client, collection=settings.workers_collection, starter=processes)
+    try:
+        yield Spawning(launcher, processes)
+    finally:
+        processes.stop(timeout_s=30)
+        client.close()
+
+
 def _check_gcp_url(
     backends: Backends, url: str, method: str, now: float, *, content_type: str | None = None
 ) -> None:
@@ -186,20 +255,20 @@ def _check_gcp_url(
 FAMILIES: dict[str, Family] = {
     "local": Family(
         open=_open_local,
+        spawn=_spawn_local,
         lease_s=2.0,
         retention_clock=_local_clock,
         set_retention_clock=_set_local_clock,
         check_url=_check_local_url,
     ),
-    # Pub/Sub orders tiers per pull but not strictly FIFO within one, and its depth is the
-    # status store's backlog (Pub/Sub reports none the emulator could show).
+    # Pub/Sub orders tiers per pull but not strictly FIFO within one.
     "gcp": Family(
         open=_open_gcp,
+        spawn=_spawn_gcp,
         lease_s=10.0,
         retention_clock=_gcp_clock,
         set_retention_clock=_set_gcp_clock,
         strict_order=False,
-        exact_depth=False,
         check_url=_check_gcp_url,
         marks=(pytest.mark.emulator,),
         fixtures=("gcp_settings",),

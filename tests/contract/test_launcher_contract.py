@@ -1,18 +1,27 @@
-"""Launcher heartbeat guarantees, for every adapter family (``start`` is adapter-specific
-and tested with each adapter)."""
+"""Launcher guarantees, for every adapter family: heartbeats, goodbyes, the scale-up
+lease, and workers that a start spawns (stand-in workers from tests/support/local_procs.py:
+Cloud Run executions are tested against a fake client in tests/test_gcp_cloudrun.py)."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from cutout.backends import Backends
 from cutout.job import utcnow
 from cutout.ports import Launcher, StartRecord, WorkerBeat
+from tests.support.local_procs import ROOT, command
+
+from .conftest import Family
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -109,3 +118,54 @@ def test_start_records_leave_the_window(launcher: Launcher) -> None:
             break
         assert time.monotonic() < deadline, "records older than the window are still seen"
         time.sleep(0.5)
+
+
+def wait_for(predicate: Callable[[], T | None], within_s: float = 60, what: str = "it") -> T:
+    deadline = time.monotonic() + within_s
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"no {what} within {within_s} s"
+        time.sleep(0.05)
+    return result
+
+
+@pytest.mark.slow
+def test_started_workers_beat_and_stop(
+    family: Family, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The children read their settings from CUTOUT_* only (a stray parent variable would
+    make Settings.from_env fail), beat where the launcher looks, with their start time,
+    and say goodbye on stop."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("CUTOUT_NOT_A_SETTING", "parent only")
+    with family.spawn(tmp_path, command("worker")) as spawned:
+        spawned.launcher.start(2)
+        pids = spawned.processes.running()
+        assert len(pids) == 2
+        beats = wait_for(
+            lambda: b if len(b := spawned.launcher.alive(max_age_s=30)) == 2 else None,
+            what="two beating workers",
+        )
+        assert {b.worker_id for b in beats} == {f"worker-{pid}" for pid in pids}
+        assert all(b.started_at is not None for b in beats)
+        spawned.processes.stop(timeout_s=30)
+        assert spawned.processes.running() == []
+        assert spawned.launcher.alive(max_age_s=30) == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_goodbye_with_a_failure_is_listed_until_it_is_too_old(launcher: Launcher) -> None:
+    reason = "configuration: cannot read checkpoint /w.pth"
+    launcher.goodbye("w1", failure=reason)
+    launcher.beat(WorkerBeat(worker_id="w2", at=utcnow()))
+    launcher.goodbye("w2")  # a clean exit is no failure
+    [failure] = launcher.failures(max_age_s=60)
+    assert (failure.worker_id, failure.reason) == (
+        "w1",
+        "configuration: cannot read checkpoint /w.pth",
+    )
+    assert abs((failure.at - utcnow()).total_seconds()) < 30
+    assert launcher.alive(max_age_s=60) == []
+    time.sleep(1.1)
+    assert launcher.failures(max_age_s=1) == []

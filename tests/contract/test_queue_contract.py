@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cutout.backends import Backends
-from cutout.job import Priority
+from cutout.job import Job, JobState, Priority
 from cutout.ports import JobQueue, Message
 
 from .conftest import Family
+
+MakeJob = Callable[..., Job]
 
 #: Pub/Sub refuses fewer than 5 delivery attempts before dead-lettering.
 MAX_ATTEMPTS = 5
@@ -268,16 +270,57 @@ def test_unacked_dead_letter_comes_back(
     queue.ack([again])
 
 
-def test_depth_counts_waiting_and_leased(family: Family, queue: JobQueue) -> None:
-    if not family.exact_depth:
-        pytest.skip("this family's depth is approximate: exact depth NOT checked")
+def test_depth_counts_unfinished_published_jobs(backends: Backends, make_job: MakeJob) -> None:
+    """Created and published (as ingest does) → counted, while waiting and while a worker
+    holds it; finished and acked (as workers do) → no longer counted."""
+    queue, status = backends.queue, backends.status
     assert dict(queue.depth()) == {p: 0 for p in Priority}
-    queue.publish("h1", Priority.HIGH)
-    queue.publish("h2", Priority.HIGH)
-    queue.publish("b1", Priority.BATCH)
+    for priority in (Priority.HIGH, Priority.HIGH, Priority.BATCH):
+        job = status.create(make_job(priority=priority))
+        queue.publish(job.id, priority)
     expected = {Priority.HIGH: 2, Priority.STANDARD: 0, Priority.BATCH: 1}
     assert dict(queue.depth()) == expected
-    [h] = take(queue)
+    [held] = take(queue)
+    status.transition(held.job_id, [JobState.QUEUED], JobState.RUNNING)
     assert dict(queue.depth()) == expected
-    queue.ack([h])
+    status.transition(held.job_id, [JobState.RUNNING], JobState.DONE)
+    queue.ack([held])
     assert dict(queue.depth()) == {**expected, Priority.HIGH: 1}
+
+
+def test_the_batch_tier_is_served_despite_a_stream_of_higher_work(
+    family: Family, open_backends: Callable[..., Backends]
+) -> None:
+    """guard_every=2: after two pulls that served no batch job, the next one serves the
+    batch job first (strict families: exactly the third pull)."""
+    queue = open_backends(guard_every=2).queue
+    queue.publish("b1", Priority.BATCH)
+    for i in range(5):
+        queue.publish(f"h{i}", Priority.HIGH)
+    tiers = [m.priority for m in take_one_by_one(queue, 6)]
+    assert Priority.BATCH in tiers[:3]
+    if family.strict_order:
+        assert tiers == [Priority.HIGH, Priority.HIGH, Priority.BATCH, *[Priority.HIGH] * 3]
+
+
+def test_without_the_guard_higher_tiers_go_first(
+    family: Family, open_backends: Callable[..., Backends]
+) -> None:
+    if not family.strict_order:
+        pytest.skip("this family's tier order is best effort: strict one-pull order NOT run")
+    queue = open_backends(guard_every=0).queue
+    queue.publish("b1", Priority.BATCH)
+    for i in range(4):
+        queue.publish(f"h{i}", Priority.HIGH)
+    tiers = [m.priority for m in take_one_by_one(queue, 5)]
+    assert tiers == [*[Priority.HIGH] * 4, Priority.BATCH]
+
+
+def take_one_by_one(queue: JobQueue, count: int) -> list[Message]:
+    """``count`` pulls of one message each, acked at once (each pull counts for the guard)."""
+    got = []
+    for _ in range(count):
+        [msg] = take(queue)
+        queue.ack([msg])
+        got.append(msg)
+    return got

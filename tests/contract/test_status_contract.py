@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from cutout.backends import Backends
-from cutout.errors import Conflict, IllegalTransition, NotFound
+from cutout.errors import Conflict, IllegalTransition, InvalidInput, NotFound, TransientError
 from cutout.job import (
     ClientInfo,
     EffectRequest,
@@ -23,6 +23,7 @@ from cutout.job import (
     utcnow,
 )
 from cutout.ports import StatusStore
+from cutout.ports.status import MAX_FIND_LIMIT, JobFilter
 
 MakeJob = Callable[..., Job]
 
@@ -269,3 +270,89 @@ def test_find_by_state_client_and_batch(status: StatusStore, make_job: MakeJob) 
     assert found(client_key="carol") == []
     jobs = status.find(batch_id="nightly", limit=1)
     assert jobs == [status.get(ids[20])]
+
+
+def test_find_limit_has_the_same_bounds_everywhere(status: StatusStore, make_job: MakeJob) -> None:
+    status.create(make_job())
+    for bad in (0, -1, MAX_FIND_LIMIT + 1):
+        with pytest.raises(InvalidInput) as err:
+            status.find(limit=bad)
+        assert err.value.code == "invalid_query"
+    assert len(status.find(limit=MAX_FIND_LIMIT)) == 1
+    assert len(status.find_page(JobFilter(), limit=1).jobs) == 1
+
+
+def test_pages_visit_every_match_once_newest_first(status: StatusStore, make_job: MakeJob) -> None:
+    """Seven matches (two pairs created at the same instant: ties go by id, descending)
+    and two that do not match, paged three at a time."""
+    ages = [70, 60, 60, 50, 40, 40, 30]
+    mine = [
+        status.create(make_job(created_at=ago(age), client=ClientInfo(key_id="pager")))
+        for age in ages
+    ]
+    for age in (55, 35):
+        status.create(make_job(created_at=ago(age), client=ClientInfo(key_id="other")))
+    expected = [j.id for j in sorted(mine, key=lambda j: (j.created_at, j.id), reverse=True)]
+
+    where = JobFilter(client_key="pager")
+    seen: list[list[str]] = []
+    cursor = None
+    for _ in range(5):
+        page = status.find_page(where, limit=3, cursor=cursor)
+        seen.append([j.id for j in page.jobs])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [expected[0:3], expected[3:6], expected[6:]]
+    assert status.find(client_key="pager", limit=7) == [status.get(i) for i in expected]
+    exact = status.find_page(where, limit=7)
+    assert exact.next_cursor is None  # no empty last page when the limit fits exactly
+
+
+def test_a_bad_cursor_is_invalid_input(status: StatusStore) -> None:
+    for bad in ("not a cursor", "e30", "W10"):
+        with pytest.raises(InvalidInput) as err:
+            status.find_page(JobFilter(), cursor=bad)
+        assert err.value.code == "invalid_query"
+
+
+def test_empty_effect_names_are_refused(status: StatusStore, make_job: MakeJob) -> None:
+    job = status.create(make_job())
+    with pytest.raises(InvalidInput):
+        status.record_result(job.id, "", result(""))
+    with pytest.raises(InvalidInput):
+        status.record_result(job.id, "", error=ErrorInfo(code="effect_failed", message="x"))
+    assert status.get(job.id) == job
+
+
+def test_a_mutation_that_runs_again_starts_from_the_stored_job(
+    status: StatusStore, make_job: MakeJob
+) -> None:
+    """Four racing re-claims (running → running), each adding one attempt. Whether the
+    adapter runs a mutation once (SQLite) or again after a lost race (Firestore), every
+    run starts from the stored job, so the count ends at exactly the number of
+    transitions that succeeded. (Under this much contention Firestore's emulator may give
+    one up as TransientError: then it wrote nothing.)"""
+    job = status.create(make_job())
+    status.transition(job.id, [JobState.QUEUED], JobState.RUNNING)
+    runs: list[int] = []
+    start = threading.Barrier(4)
+
+    def add_attempt(j: Job) -> None:
+        runs.append(j.attempts)
+        j.attempts += 1
+
+    def reclaim(_: int) -> bool:
+        start.wait()
+        try:
+            status.transition(job.id, [JobState.RUNNING], JobState.RUNNING, add_attempt)
+        except TransientError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        succeeded = sum(pool.map(reclaim, range(4)))
+    assert succeeded >= 1
+    assert status.get(job.id).attempts == succeeded
+    assert len(runs) >= succeeded
+    assert set(range(succeeded)) <= set(runs)  # each committed run saw its predecessor's

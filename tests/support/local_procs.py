@@ -1,4 +1,4 @@
-"""Child processes for the local adapters' multi-process tests (run as a script).
+"""Child processes for the adapters' multi-process tests (run as a script: :func:`command`).
 
     consume DB OUT LEASE_S READY_DIR N     pull, record each delivery, ack (odd job numbers
                                           are dropped on their first delivery)
@@ -9,7 +9,8 @@
                                           then says goodbye
 
 Each writes JSON lines to OUT. ``READY_DIR``/``N`` is a start barrier: every child waits
-until ``N`` children are ready, so they really run at the same time.
+until ``N`` children are ready, so they really run at the same time. Children need the
+repository on ``PYTHONPATH`` (:data:`ROOT`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ from cutout.local import SqliteJobQueue, SqliteStatusStore
 from cutout.ports import WorkerBeat
 from cutout.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def command(*args: str) -> list[str]:
+    """The command line that runs this file with ``args``."""
+    return [sys.executable, str(Path(__file__).resolve()), *args]
+
 
 def barrier(ready_dir: str, count: int) -> None:
     Path(ready_dir, str(os.getpid())).touch()
@@ -39,7 +47,7 @@ def barrier(ready_dir: str, count: int) -> None:
 
 
 def consume(db: str, out: str, lease_s: str, ready_dir: str, count: str) -> None:
-    queue = SqliteJobQueue(Path(db), lease_s=float(lease_s), max_attempts=5)
+    queue = SqliteJobQueue(Path(db), lease_s=float(lease_s), max_attempts=5, guard_every=0)
     barrier(ready_dir, int(count))
     deadline = time.monotonic() + 120
     with open(out, "w") as fh:
