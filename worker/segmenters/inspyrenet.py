@@ -181,14 +181,9 @@ class _ProbabilityMatte(Matte):
         self.prob = prob
 
     def at(self, height: int, width: int) -> np.ndarray:
-        """Bilinear ``align_corners=True`` on the device (the reference's upsampling); uint8
-        by truncation (the reference's ``(pred * 255).astype(np.uint8)``). Smaller than the
-        model's resolution, the map is area-averaged instead (no aliasing)."""
+        """Bilinear ``align_corners=True`` on the device (the reference's upsampling, at
+        any size: the fidelity tests hold it to the reference); uint8 by truncation (the
+        reference's ``(pred * 255).astype(np.uint8)``)."""
         with torch.inference_mode():
-            if height * width < self.prob.shape[2] * self.prob.shape[3]:
-                up = F.interpolate(self.prob, size=(height, width), mode="area")
-            else:
-                up = F.interpolate(
-                    self.prob, size=(height, width), mode="bilinear", align_corners=True
-                )
+            up = F.interpolate(self.prob, size=(height, width), mode="bilinear", align_corners=True)
             return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
