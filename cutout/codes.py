@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     INVALID_UPLOAD_ID = "invalid_upload_id"
     UPLOAD_NOT_FOUND = "upload_not_found"
     JOB_NOT_FOUND = "job_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
     INVALID_KEY = "invalid_key"
@@ -94,3 +95,4 @@ class ErrorCode(StrEnum):
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"  # a queued job of a batch its owner cancelled

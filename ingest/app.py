@@ -20,11 +20,14 @@ from werkzeug.wrappers import Request, Response
 
 import effects
 from cutout.backends import Backends
+from cutout.codes import ErrorCode
 from cutout.errors import CutoutError
 from cutout.job import JobState, OutputFormat
+from cutout.keys import KeyKind
 from cutout.scaling import ScaleResult
 from cutout.settings import Settings
-from ingest.auth import Caller, KeyRing, SchedulerAuth
+from ingest.auth import Caller, Forbidden, KeyRing, SchedulerAuth
+from ingest.batches import BatchService
 from ingest.errors import ApiError, error_body
 from ingest.models import (
     BlobUploadQuery,
@@ -48,6 +51,7 @@ class IngestApp:
     ) -> None:
         self.settings = settings
         self.service = IngestService(settings, backends)
+        self.batches = BatchService(backends)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
@@ -134,6 +138,16 @@ class IngestApp:
         )
         return _json({"jobs": [self.service.present(j) for j in jobs]})
 
+    # -- batches (a backfill's jobs: secret keys and the local demo's anonymous caller) --
+
+    def on_batch(self, request: Request, caller: Caller, batch_id: str) -> Response:
+        _check_batch_caller(caller)
+        return _json(self.batches.summary(caller.key_id, batch_id))
+
+    def on_cancel_batch(self, request: Request, caller: Caller, batch_id: str) -> Response:
+        _check_batch_caller(caller)
+        return _json(self.batches.cancel(caller.key_id, batch_id))
+
     def on_new_upload(self, request: Request, caller: Caller, parsed: UploadQuery) -> Response:
         return _json(self.service.new_upload(parsed.content_type), 201)
 
@@ -170,6 +184,14 @@ class IngestApp:
             sig=parsed.sig,
         )
         return Response(status=200)
+
+
+def _check_batch_caller(caller: Caller) -> None:
+    if caller.kind is KeyKind.PUBLISHABLE:
+        raise Forbidden(
+            "batches need a secret API key, not a publishable one",
+            code=ErrorCode.FORBIDDEN_CALLER,
+        )
 
 
 def _scaled(result: ScaleResult | None) -> Response:

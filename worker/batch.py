@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cutout import results
 from cutout.backends import Backends
 from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
@@ -33,6 +34,7 @@ from cutout.lease_keeper import LeaseKeeper
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import PixelBudget, chunks
+from worker.coalesce import AlphaMemo
 from worker.decode import decode_image
 from worker.render import Renderer
 from worker.segmenters.base import Segmenter
@@ -67,6 +69,7 @@ class BatchRunner:
     stopping: threading.Event
     budget: PixelBudget
     device_lock: threading.Lock
+    memo: AlphaMemo = field(default_factory=AlphaMemo)  # shared by a worker's batches
 
     def run(self, messages: Sequence[Message]) -> int:
         """Process a batch; returns how many jobs finished (done or failed) here."""
@@ -162,10 +165,16 @@ class BatchRunner:
         return rgb
 
     def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+        """Alphas for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.segmenter()
+        ready = [
+            (results.input_identity(item.job), item.rgb) for item in items if item.rgb is not None
+        ]
         with self.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
+            alphas = self.memo.segment(
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.segment
+            )
             return alphas, _since(mark)
 
     def _segment_one_by_one(

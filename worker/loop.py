@@ -30,6 +30,7 @@ from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.batch import BatchRunner
 from worker.budget import PixelBudget
+from worker.coalesce import AlphaMemo
 from worker.decode import decode_image
 from worker.heartbeat import Heartbeat
 from worker.render import Renderer
@@ -86,6 +87,7 @@ class Worker:
         )
         budget = PixelBudget(s.memory_budget_mp * 1_000_000)
         device_lock = threading.Lock()
+        memo = AlphaMemo()  # identical inputs share one model pass (worker/coalesce.py)
         slots = threading.BoundedSemaphore(PIPELINE_DEPTH)
         batches = 0
         self._idle_since = time.monotonic()
@@ -115,6 +117,7 @@ class Worker:
                     stopping=self.stopping,
                     budget=budget,
                     device_lock=device_lock,
+                    memo=memo,
                 )
                 self._in_flight += 1
                 batch_pool.submit(self._run_batch, runner, messages, slots)

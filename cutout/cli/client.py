@@ -66,11 +66,30 @@ class Api:
                     f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
                 )
 
-        return self._body(self._flow_controlled(post, f"submitting {path.name}"))
+        return self.body(self._flow_controlled(post, f"submitting {path.name}"))
+
+    def send_photo(
+        self, data: bytes, name: str, fields: dict[str, Any], headers: dict[str, str]
+    ) -> requests.Response:
+        """``POST /v1/jobs`` with the photo's bytes, waiting out flow control; the answer
+        as it came (a backfill records a refused item and goes on)."""
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        url = f"{self.base_url}/v1/jobs"
+
+        def post() -> requests.Response:
+            files = {"file": (name, data, mime)}
+            return self.session.post(url, files=files, data=fields, headers=headers)
+
+        return self._flow_controlled(post, f"submitting {name}")
+
+    def call(self, method: str, path: str) -> requests.Response:
+        """Any API request by path, waiting out flow control; the answer as it came."""
+        url = f"{self.base_url}{path}"
+        return self._flow_controlled(lambda: self.session.request(method, url), path)
 
     def job(self, job_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/v1/jobs/{job_id}"
-        return self._body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
+        return self.body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
 
     def _flow_controlled(
         self, send: Callable[[], requests.Response], what: str
@@ -93,8 +112,12 @@ class Api:
             self._sleep(delay)
             waited += delay
 
+    def absolute(self, url: str) -> str:
+        """A result URL as given (signed, absolute) or relative to the API."""
+        return url if "://" in url else self.base_url + url
+
     def download(self, url: str, dest: Path) -> None:
-        response = self.session.get(url if "://" in url else self.base_url + url)
+        response = self.session.get(self.absolute(url))
         response.raise_for_status()
         dest.write_bytes(response.content)
 
@@ -107,7 +130,8 @@ class Api:
             time.sleep(0.5)
 
     @staticmethod
-    def _body(response: requests.Response) -> dict[str, Any]:
+    def body(response: requests.Response) -> dict[str, Any]:
+        """The answer's JSON, or a :class:`click.ClickException` naming its error."""
         try:
             body = response.json()
         except ValueError as exc:
@@ -120,7 +144,7 @@ class Api:
         return body
 
 
-def _api(
+def open_api(
     settings: Settings, url: str | None, api_key: str | None, max_wait_s: float = MAX_FLOW_WAIT_S
 ) -> Api:
     """Without a key given, the local stack's own key (cli/local_key.py) on loopback."""
@@ -129,7 +153,7 @@ def _api(
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
-_key_option = click.option(
+key_option = click.option(
     "--api-key",
     envvar="CUTOUT_API_KEY",
     help="[env CUTOUT_API_KEY; default on loopback: the key `cutout up` minted]",
@@ -155,7 +179,7 @@ _key_option = click.option(
     help="seconds one request may wait in all on 429/503 Retry-After before failing",
 )
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def submit(
     settings: Settings,
@@ -172,7 +196,7 @@ def submit(
     api_key: str | None,
 ) -> None:
     """Submit photos; print one JSON line per job. Waits out 429/503 answers."""
-    api = _api(settings, url, api_key, max_wait)
+    api = open_api(settings, url, api_key, max_wait)
     fields = {"effects": effects, "format": fmt, "priority": priority}
     if params:
         fields["params"] = params
@@ -199,8 +223,8 @@ def submit(
 @click.command()
 @click.argument("job_id")
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def status(settings: Settings, job_id: str, url: str | None, api_key: str | None) -> None:
     """Print a job as JSON."""
-    click.echo(json.dumps(_api(settings, url, api_key).job(job_id), indent=2))
+    click.echo(json.dumps(open_api(settings, url, api_key).job(job_id), indent=2))
