@@ -1,8 +1,8 @@
 """Batches, without HTTP: a batch is the set of a caller's jobs labelled with one
 ``batch_id`` (a backfill run). Its counts by state come from the status store's own
 count (:meth:`StatusStore.count_by_state`), never from paging through jobs, and
-cancelling it ends every job of it still queued, recorded ``failed`` with the code
-``cancelled``; jobs already running finish as usual.
+cancelling it ends every job of it still queued through the lifecycle's ``cancel``
+(``failed``, code ``cancelled``); jobs already running finish as usual.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, NotFound
-from cutout.job import ErrorInfo, Job, JobState, utcnow
+from cutout.job import Job, JobState
 from cutout.ports.status import MAX_FIND_LIMIT, JobFilter
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class BatchService:
     def cancel(self, key_id: str, batch_id: str) -> dict[str, Any]:
         """End every queued job of the batch (``failed``, code ``cancelled``); returns
         how many this call cancelled and the batch's summary after it. A job a worker
-        claims meanwhile is left to finish (the compare-and-set loses, harmlessly)."""
+        claims between the listing and its cancel is cancelled too (its worker drops it)."""
         where = JobFilter(state=JobState.QUEUED, client_key=key_id, batch_id=batch_id)
         cancelled = 0
         while True:
@@ -55,15 +56,9 @@ class BatchService:
         return {"cancelled": cancelled, **self.summary(key_id, batch_id)}
 
     def _cancel_one(self, job: Job) -> int:
-        error = ErrorInfo(code=ErrorCode.CANCELLED, message="its batch was cancelled")
-
-        def record(j: Job) -> None:
-            j.error = error
-            j.timings.finished_at = utcnow()
-
         try:
-            self.backends.status.transition(job.id, [JobState.QUEUED], JobState.FAILED, record)
+            lifecycle.cancel(self.backends.status, job.id, "its batch was cancelled")
         except (Conflict, NotFound):
-            log.info("job %s: no longer queued; not cancelled", job.id)
+            log.info("job %s: finished meanwhile; not cancelled", job.id)
             return 0
         return 1
