@@ -147,3 +147,14 @@ def _local_key(pipeline: Pipeline) -> dict[str, str]:
     from cutout.cli.local_key import LOCAL_KEY_FILE
 
     return {"Authorization": f"Bearer {(pipeline.data / LOCAL_KEY_FILE).read_text().strip()}"}
+
+
+def test_bench_backfill_prints_submission_and_drain_rates(counted_pipeline: Pipeline) -> None:
+    command = cutout_command("--data-dir", str(counted_pipeline.data), "bench", "backfill",
+                             "--photos", "30", "--api", counted_pipeline.url)  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["photos"] == 30 and result["failed"] == 0
+    assert result["submission_per_s"] > 0 and result["drain_per_s"] > 0
+    assert result["submitted_s"] <= result["drained_s"]

@@ -72,11 +72,13 @@ class Backfill:
     journal: Journal
     progress: Progress
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    submitted_s: float | None = None  # seconds from the start until every item was sent
 
     def run(self, items: list[Item]) -> None:
         """Every item to done or failed; a KeyboardInterrupt stops it with the journal
         consistent (a rerun resumes)."""
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="backfill")
+        began = time.monotonic()
         try:
             starts = [pool.submit(self._start, item) for item in items]
             pending: dict[str, str] = {}
@@ -85,6 +87,8 @@ class Backfill:
                 for started in (f for f in starts if f.done()):
                     pending.update(started.result())
                 starts = still
+                if not starts and self.submitted_s is None:
+                    self.submitted_s = time.monotonic() - began
                 self._poll_round(pool, pending)
                 self.progress.tick()
                 time.sleep(POLL_EVERY_S if pending or starts else 0)

@@ -72,7 +72,7 @@ def backfill(settings: Settings, src: str | None, dest: str | None, **opts: Any)
         click.echo(json.dumps({"batch": batch, "items": len(listing.items), "bytes": sizes,
                                "not_images": listing.not_images}))  # fmt: skip
         return
-    with _stack(settings, opts["api_url"]) as url:
+    with api_stack(settings, opts["api_url"]) as url:
         api = open_api(settings, url, opts["api_key"])
         _run(api, src, Path(dest), batch, options, listing)
 
@@ -117,7 +117,7 @@ def _batch_call(api: Api, batch: str, *, cancel: bool) -> None:
 
 
 @contextlib.contextmanager
-def _stack(settings: Settings, api_url: str | None) -> Iterator[str]:
+def api_stack(settings: Settings, api_url: str | None) -> Iterator[str]:
     """The API to use: ``api_url``, the running local stack, or an embedded one."""
     url = api_url or settings.public_url
     if api_url is not None or _answers(url):

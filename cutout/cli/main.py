@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import click
 
 from cutout.cli.backfill import backfill
+from cutout.cli.bench_backfill import bench_backfill
 from cutout.cli.bench_ingest import bench_ingest
 from cutout.cli.client import status, submit
 from cutout.cli.keys import keys
@@ -44,6 +45,7 @@ def bench() -> None:
 for command in (up, ingest, submit, status, keys, backfill):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
+bench.add_command(bench_backfill, "backfill")
 
 
 def _load_plugins() -> None:
