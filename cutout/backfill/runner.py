@@ -83,10 +83,10 @@ class Backfill:
             starts = [pool.submit(self._start, item) for item in items]
             pending: dict[str, str] = {}
             while starts or pending:
-                still = [f for f in starts if not f.done()]
-                for started in (f for f in starts if f.done()):
+                finished = {f for f in starts if f.done()}  # partitioned once: a start
+                starts = [f for f in starts if f not in finished]  # is taken exactly once
+                for started in finished:
                     pending.update(started.result())
-                starts = still
                 if not starts and self.submitted_s is None:
                     self.submitted_s = time.monotonic() - began
                 self._poll_round(pool, pending)
