@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,21 @@ log = logging.getLogger(__name__)
 
 POLL_EVERY_S = 0.5
 POLLS_PER_ROUND = 256
+#: Sends of one request when the connection fails (a server closing a kept-alive
+#: connection); safe for submissions too: the idempotency key makes them one job.
+SENDS = 4
+
+
+def resent(send: Callable[[], requests.Response]) -> requests.Response:
+    """``send()``, sent again after a connection error, at most :data:`SENDS` times."""
+    for attempt in range(1, SENDS + 1):
+        try:
+            return send()
+        except requests.ConnectionError:
+            if attempt == SENDS:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -119,8 +135,10 @@ class Backfill:
             self.batch, item.rel, hashlib.sha256(data).hexdigest(), retries
         )
         try:
-            response = self.api.send_photo(
-                data, item.path.name, self.options.fields(self.batch), {"Idempotency-Key": key}
+            response = resent(
+                lambda: self.api.send_photo(
+                    data, item.path.name, self.options.fields(self.batch), {"Idempotency-Key": key}
+                )
             )
             body = response.json()
         except (requests.RequestException, ValueError) as exc:
@@ -156,10 +174,17 @@ class Backfill:
 
     def _poll(self, job_id: str) -> dict[str, Any] | None:
         """The job once it is finished, else ``None``."""
-        response = self.api.call("GET", f"/v1/jobs/{job_id}")
+        try:
+            response = resent(lambda: self.api.call("GET", f"/v1/jobs/{job_id}"))
+        except requests.RequestException as exc:
+            log.warning("job %s: polling failed (%s); polling again later", job_id, exc)
+            return None
         if response.status_code == 404:
             return {"id": job_id, "state": "failed", "error": response.json()["error"]}
-        job = self.api.body(response)
+        if response.status_code != 200:
+            log.warning("job %s: HTTP %s; polling again later", job_id, response.status_code)
+            return None
+        job: dict[str, Any] = response.json()
         return job if job["state"] in ("done", "failed") else None
 
     def _finish(self, rel: str, job: dict[str, Any], retries: int, *, cached: bool) -> None:
@@ -188,7 +213,11 @@ class Backfill:
             if dest.stat().st_size == result["bytes"]:
                 return None
             return "output_exists", f"{dest} exists and differs; use --overwrite"
-        response = self.api.session.get(self.api.absolute(result["url"]), timeout=60)
+        url = self.api.absolute(result["url"])
+        try:
+            response = resent(lambda: self.api.session.get(url, timeout=60))
+        except requests.RequestException as exc:
+            return "download_failed", f"downloading {effect} failed: {exc}"
         if response.status_code != 200:
             return f"download_http_{response.status_code}", f"downloading {effect} failed"
         dest.parent.mkdir(parents=True, exist_ok=True)
