@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from cutout.backends import Backends, open_backends
-from cutout.job import ClientInfo, Job, JobState, OutputSpec, Priority
+from cutout.integrity import content_digest, content_key
+from cutout.job import ClientInfo, Job, JobState, OutputSpec, Priority, new_job_id
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import IngestService, Submission
@@ -120,9 +121,20 @@ def test_redelivery_of_a_finished_job_is_acked_without_work(
 def test_an_input_that_cannot_be_decoded_fails_its_job_with_a_code(
     worker_settings: Settings, backends: Backends
 ) -> None:
-    job_id = submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48)))
-    job = backends.status.get(job_id)
-    backends.blobs.put(job.input.key, b"\xff\xd8garbage", content_type="image/jpeg")
+    """Bytes that still hash to the job's sha256 (else it fails ``input_changed``, see
+    test_upload_integrity.py) but that ingest's structural checks would not catch."""
+    good = backends.status.get(submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48))))
+    garbage = b"\xff\xd8garbage"
+    sha = content_digest(garbage)
+    backends.blobs.put(content_key(sha), garbage, content_type="image/jpeg")
+    bad = good.model_copy(
+        update={
+            "id": new_job_id(),
+            "input": good.input.model_copy(update={"key": content_key(sha), "sha256": sha}),
+        }
+    )
+    job_id = backends.status.create(bad).id
+    backends.queue.publish(job_id, Priority.STANDARD)
     run_worker(worker_settings, backends, max_batches=1)
 
     failed = backends.status.get(job_id)

@@ -9,7 +9,9 @@ by one batch at a time (``device_lock``), so two batches in flight overlap their
 
 Every message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
-- bad inputs fail their job with the input's error code and are acked;
+- bad inputs fail their job with the input's error code and are acked, among them an
+  input whose bytes no longer hash to the job's sha256 (``input_changed``,
+  cutout/integrity.py), checked before anything is computed or stored from them;
 - anything transient (storage, the model) nacks with exponential backoff and hands the
   job back to ``queued``; the queue dead-letters it after ``max_attempts`` deliveries;
 - on shutdown, jobs not yet rendered are handed back at once for another worker.
@@ -28,6 +30,7 @@ import numpy as np
 
 from cutout.backends import Backends
 from cutout.errors import Conflict, InvalidInput, NotFound
+from cutout.integrity import read_verified
 from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
 from cutout.lease_keeper import LeaseKeeper
 from cutout.ports.queue import Message
@@ -154,7 +157,7 @@ class BatchRunner:
 
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
-        data = self.backends.blobs.get(item.job.input.key)
+        data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
         item.stages["fetch"] = _since(mark)
         mark = time.perf_counter()
         rgb = decode_image(data, max_pixels=self.settings.max_pixels)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cutout.backends import Backends
+from cutout.integrity import read_content_addressed
 from cutout.job import ErrorInfo, Job, JobState, WorkerInfo, utcnow
 from cutout.ports.launcher import WorkerBeat
 from cutout.ports.queue import Message
@@ -81,7 +82,7 @@ class Worker:
             device=s.device,
             pool=store_pool,
             load_background=lambda key: decode_image(
-                self.backends.blobs.get(key), max_pixels=s.max_pixels
+                read_content_addressed(self.backends.blobs, key), max_pixels=s.max_pixels
             ),
         )
         budget = PixelBudget(s.memory_budget_mp * 1_000_000)
