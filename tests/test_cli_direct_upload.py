@@ -3,7 +3,6 @@ Run's 32 MiB body cap) by direct upload, against ``cutout up``."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 from pathlib import Path
