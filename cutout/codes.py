@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     TRANSIENT = "transient"
     CONFIGURATION = "configuration"
+    PERMISSION_DENIED = "permission_denied"
     INTERNAL = "internal"
 
     # -- the photo ------------------------------------------------------------------------
@@ -96,3 +97,5 @@ class ErrorCode(StrEnum):
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+    WORKER_FAILED = "worker_failed"

@@ -89,7 +89,8 @@ class IngestApp:
         if not isinstance(exc, CutoutError | HTTPException):
             log.exception("unhandled error on %s %s", request.method, request.path)
         elif error.status >= 500:
-            log.error("request failed: %s", error.message, extra={"fields": {"code": error.code}})
+            fields = {"event": "request_failed", "code": error.code}
+            log.error("request failed: %s", error.message, extra={"fields": fields})
         render = route.render_error if route is not None else error_body
         return _json(render(error), error.status)
 

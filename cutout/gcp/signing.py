@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
+from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.gcp.errors import translated
 
@@ -61,7 +62,8 @@ class UrlSigner:
         without them)."""
         if not 0 < ttl_s <= MAX_TTL_S:
             raise InvalidInput(
-                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}", code="invalid_ttl"
+                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}",
+                code=ErrorCode.INVALID_TTL,
             )
         kwargs: dict[str, Any] = {
             "version": "v4",
