@@ -62,6 +62,12 @@ class Settings(BaseModel):
         5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    cors_origins: str = Field(
+        "", description="comma-separated exact origins granted CORS besides public_url's"
+    )
+    page_key: str = Field(
+        "", description="publishable token the served page sends (GCP: anonymous is off)"
+    )
 
     # segmentation
     segmenter: str = Field("inspyrenet", description="name in the segmenter registry")
