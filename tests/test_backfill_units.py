@@ -101,3 +101,16 @@ def test_the_memo_forgets_the_oldest_past_its_bound() -> None:
     for key in ("1", "2", "3", "1"):
         memo.segment([key], [np.full((2, 2, 3), int(key), np.uint8)], segment)
     assert seen == ["1", "2", "3", "1"]  # 4-byte alphas, 8 bytes kept: "1" was dropped
+
+
+def test_gs_sources_and_destinations_are_refused_plainly(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cutout.cli.main import cli
+
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path / "data"), "backfill"]
+    to_gs = runner.invoke(cli, [*args, str(tmp_path), "gs://bucket/out"])
+    assert to_gs.exit_code == 1 and "not supported yet" in to_gs.output
+    from_gs = runner.invoke(cli, [*args, "gs://bucket/in", str(tmp_path / "out"), "--dry-run"])
+    assert from_gs.exit_code == 1 and "by reference" in from_gs.output

@@ -61,6 +61,8 @@ def backfill(settings: Settings, src: str | None, dest: str | None, **opts: Any)
             return
     if src is None or dest is None:
         raise click.UsageError("give SRC and DEST (or --status BATCH / --cancel BATCH)")
+    if dest.startswith("gs://"):
+        raise click.ClickException("gs:// destinations (by reference) are not supported yet")
     try:
         listing = list_source(src, follow_symlinks=opts["follow_symlinks"])
         options = _options(opts)
