@@ -50,9 +50,14 @@ locals {
   }, var.worker_extra_env)
 
   # Anonymous access is for the local demo only: every caller here presents a key.
+  # Google's front end appends the client's address to X-Forwarded-For: one trusted hop.
+  # The scheduler's identity comes last, so no extra env can leave /v1/scale unchecked.
   ingest_env = merge(local.common_env, {
-    CUTOUT_MAX_WORKERS      = tostring(var.max_workers)
-    CUTOUT_QUOTA_STORAGE_CA = google_redis_instance.quotas.server_ca_certs[0].cert
-    CUTOUT_ALLOW_ANONYMOUS  = "false"
-  }, var.ingest_extra_env)
+    CUTOUT_MAX_WORKERS        = tostring(var.max_workers)
+    CUTOUT_QUOTA_STORAGE_CA   = google_redis_instance.quotas.server_ca_certs[0].cert
+    CUTOUT_ALLOW_ANONYMOUS    = "false"
+    CUTOUT_TRUSTED_PROXY_HOPS = "1"
+    }, var.ingest_extra_env, {
+    CUTOUT_SCALE_CALLER = google_service_account.scheduler.email
+  })
 }
