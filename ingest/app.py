@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -22,11 +21,14 @@ import effects
 from cutout.backends import Backends
 from cutout.errors import CutoutError
 from cutout.job import JobState, OutputFormat
+from cutout.keys import KeyKind, key_pepper
+from cutout.ports import KeyStore
 from cutout.ports.status import JobFilter
 from cutout.scaling import ScaleResult
 from cutout.settings import Settings
 from ingest.admission import Admission
 from ingest.auth import KeyRing, SchedulerAuth
+from ingest.cors import Cors, KnownOrigins, OriginNotAllowed, deployment_origins, origin_of
 from ingest.errors import ApiError, error_body
 from ingest.models import (
     BlobUploadQuery,
@@ -35,6 +37,7 @@ from ingest.models import (
     SubmissionRequest,
     UploadQuery,
 )
+from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
@@ -56,19 +59,32 @@ class IngestApp:
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
-        self._page = resources.files("ingest").joinpath("static/index.html").read_bytes()
+        self.cors = Cors(
+            deployment_origins(settings.public_url, settings.cors_origins),
+            KnownOrigins(lambda: _publishable_origins(backends.keys), settings.key_cache_s),
+        )
+        if settings.page_key:
+            own_origin = origin_of(settings.public_url)
+            ensure_page_key(backends.keys, key_pepper(settings), settings.page_key, own_origin)
+        self._page = page_bytes(settings.page_key)
 
     def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         route: Route | None = None
+        refused = False
         metered: dict[str, str] = {}
         try:
-            route, args = self.routes.bind_to_environ(request.environ).match()
-            response = self._answer(route, request, args, metered)
+            if self.cors.is_preflight(request):
+                response = self.cors.preflight(request)
+            else:
+                route, args = self.routes.bind_to_environ(request.environ).match()
+                response = self._answer(route, request, args, metered)
         except Exception as exc:
+            refused = isinstance(exc, OriginNotAllowed)
             response = self._error(request, route, exc)
         for name, value in metered.items():
             response.headers.setdefault(name, value)
+        self.cors.finish(request, response, refused=refused)
         log.debug(
             "%s %s -> %s",
             request.method,
@@ -82,9 +98,11 @@ class IngestApp:
         self, route: Route, request: Request, args: Mapping[str, Any], metered: dict[str, str]
     ) -> Response:
         """Identify the caller and meter its request (before any body is read; the
-        rate-limit headers go into ``metered``, for every answer), parse the route's
-        request model, and call ``on_<endpoint>`` with them and the path's arguments."""
+        rate-limit headers go into ``metered``, for every answer), check its origin
+        (CORS), parse the route's request model, and call ``on_<endpoint>`` with them and
+        the path's arguments."""
         inputs = dict(args)
+        tenant: Tenant | None = None
         if route.identify:
             caller = self.keys.identify(request.headers)
             tenant = Tenant(caller, client_address(request, self.settings.trusted_proxy_hops))
@@ -92,6 +110,7 @@ class IngestApp:
             warm = route.endpoint == "warm"
             metered.update(self.admission.meter(tenant, images=images, warm=warm))
             inputs["tenant"] = tenant
+        self.cors.check(request, tenant.caller if tenant else None)
         if route.request is not None:
             inputs["parsed"] = parse_request(route.request, request, self.limits)
         response: Response = getattr(self, f"on_{route.endpoint}")(request, **inputs)
@@ -104,7 +123,8 @@ class IngestApp:
         if not isinstance(exc, CutoutError | HTTPException):
             log.exception("unhandled error on %s %s", request.method, request.path)
         elif error.status >= 500:
-            log.error("request failed: %s", error.message, extra={"fields": {"code": error.code}})
+            fields = {"event": "request_failed", "code": error.code}
+            log.error("request failed: %s", error.message, extra={"fields": fields})
         render = route.render_error if route is not None else error_body
         return _json(render(error), error.status, dict(getattr(exc, "headers", {})))
 
@@ -197,6 +217,17 @@ class IngestApp:
             sig=parsed.sig,
         )
         return Response(status=200)
+
+
+def _publishable_origins(store: KeyStore) -> set[str]:
+    """Every origin an active publishable key is bound to (keys are an operator's list,
+    a few records: ingest/cors.py reads it at most once per key_cache_s)."""
+    return {
+        origin
+        for record in store.list_keys(include_revoked=False)
+        if record.kind is KeyKind.PUBLISHABLE
+        for origin in record.allowed_origins
+    }
 
 
 def _scaled(result: ScaleResult | None) -> Response:
