@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID_UPLOAD_ID = "invalid_upload_id"
     UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_USED = "upload_used"  # 409: a direct-upload URL works once (a second PUT)
     JOB_NOT_FOUND = "job_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
@@ -95,6 +96,7 @@ class ErrorCode(StrEnum):
 
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"
+    INPUT_CHANGED = "input_changed"  # the input's bytes no longer hash to the job's sha256
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"

@@ -6,7 +6,6 @@ signed blob URLs, scale workers. The HTTP edge (ingest/app.py) only parses reque
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
 from cutout.imaging import inspect_image
+from cutout.integrity import content_digest, content_key
 from cutout.job import (
     ClientInfo,
     EffectRequest,
@@ -76,9 +76,9 @@ class IngestService:
 
     def submit(self, sub: Submission) -> Accepted:
         started = time.perf_counter()
-        data, input_key = self._input_bytes(sub)
+        data = self._input_bytes(sub)
         info = inspect_image(data, max_pixels=self.settings.max_pixels)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = content_digest(data)
         requests = self.validate_effects(self._attach_background(sub.effects, sub.background))
         fingerprint = contract.request_fingerprint(sha256, requests, sub.output, sub.priority)
 
@@ -89,9 +89,10 @@ class IngestService:
             if replay is not None:
                 return replay
 
-        if input_key is None:
-            input_key = f"uploads/{sha256}"
-            self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
+        # Bound to the job by content (cutout/integrity.py): a direct upload is copied to
+        # its content address, so later writes to the upload's own key change nothing.
+        input_key = content_key(sha256)
+        self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
         job = Job(
             id=job_id,
             priority=sub.priority,
@@ -228,14 +229,14 @@ class IngestService:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _input_bytes(self, sub: Submission) -> tuple[bytes, str | None]:
-        """The photo's bytes, and its key when it was uploaded directly."""
+    def _input_bytes(self, sub: Submission) -> bytes:
+        """The photo's bytes, sent in the request or uploaded directly."""
         if sub.upload_id is None:
             if sub.data is None:
                 raise InvalidInput(
                     "send the photo as the 'file' field", code=ErrorCode.MISSING_FILE
                 )
-            return sub.data, None
+            return sub.data
         if sub.data is not None:
             raise InvalidInput(
                 "send either a 'file' or an 'upload_id', not both", code=ErrorCode.AMBIGUOUS_INPUT
@@ -261,7 +262,7 @@ class IngestService:
                 code=ErrorCode.BACKGROUND_WITHOUT_EFFECT,
             )
         info = inspect_image(background, max_pixels=self.settings.max_pixels)
-        key = f"uploads/{hashlib.sha256(background).hexdigest()}"
+        key = content_key(content_digest(background))
         self.backends.blobs.put(key, background, content_type=info.mime, if_absent=True)
         return [
             (name, {"mode": "image", **params, "image": key} if name == "background" else params)

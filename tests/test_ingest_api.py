@@ -277,7 +277,16 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
     ),
     ("bad_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
     ("invalid_query", 400, lambda c: c.get("/v1/jobs?limit=5000")),
+    ("upload_used", 409, lambda c: put_twice(c)),
 ]
+
+
+def put_twice(client: Client) -> Any:
+    """A direct-upload URL works once: the second PUT is the answer."""
+    offer = client.post("/v1/uploads?content_type=image/png").get_json()
+    path = offer["url"].split("127.0.0.1:8080", 1)[1]
+    assert client.put(path, data=png(), headers=offer["headers"]).status_code == 200
+    return client.put(path, data=png(80, 60), headers=offer["headers"])
 
 
 @pytest.mark.parametrize(

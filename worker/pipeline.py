@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from cutout.backends import Backends
 from cutout.errors import ConfigurationError
+from cutout.integrity import read_content_addressed
 from cutout.settings import Settings
 from worker.budget import PixelBudget
 from worker.decode import decode_image
@@ -60,7 +61,7 @@ class Pipeline:
             device=settings.device,
             pool=self.store_pool,
             load_background=lambda key: decode_image(
-                backends.blobs.get(key), max_pixels=settings.max_pixels
+                read_content_addressed(backends.blobs, key), max_pixels=settings.max_pixels
             ),
         )
         self.budget = PixelBudget(settings.memory_budget_mp * 1_000_000)

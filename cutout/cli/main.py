@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from cutout.cli.bench_burst import bench_burst
 from cutout.cli.bench_ingest import bench_ingest
 from cutout.cli.client import status, submit
 from cutout.cli.keys import keys
@@ -43,6 +44,7 @@ def bench() -> None:
 for command in (up, ingest, submit, status, keys):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
+bench.add_command(bench_burst, "burst")
 
 
 def _load_plugins() -> None:
