@@ -33,6 +33,7 @@ from cutout.job import (
 )
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
+from cutout.ports.status import JobFilter, Page
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
 from ingest.presenting import job_view
@@ -197,12 +198,11 @@ class IngestService:
         return job_view(job, lambda key: self.backends.blobs.url(key, ttl_s=ttl))
 
     def list_jobs(
-        self, key_id: str, *, state: JobState | None, batch_id: str | None, limit: int
-    ) -> list[Job]:
-        """The caller's jobs matching every given filter, newest first, at most ``limit``."""
-        return self.backends.status.find(
-            state=state, client_key=key_id, batch_id=batch_id, limit=limit
-        )
+        self, tenant_id: str, where: JobFilter, *, limit: int, cursor: str | None
+    ) -> Page:
+        """One page of the tenant's jobs matching ``where``, newest first."""
+        where = JobFilter(state=where.state, client_key=tenant_id, batch_id=where.batch_id)
+        return self.backends.status.find_page(where, limit=limit, cursor=cursor)
 
     def new_upload(self, content_type: str) -> dict[str, Any]:
         """A one-time direct-upload URL (ingest/uploads.py)."""
