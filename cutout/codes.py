@@ -82,6 +82,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"
+    LISTING_NEEDS_SECRET_KEY = "listing_needs_secret_key"
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     BAD_SIGNATURE = "bad_signature"

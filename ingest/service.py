@@ -31,8 +31,10 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.keys import key_pepper
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
+from cutout.ports.status import JobFilter, Page
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
 from ingest.presenting import job_view
@@ -70,6 +72,7 @@ class IngestService:
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
         self.uploads = DirectUploads(settings, backends.blobs)
+        self._id_secret = key_pepper(settings)
 
     # -- submissions ------------------------------------------------------------------
 
@@ -83,7 +86,9 @@ class IngestService:
 
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
-            job_id = contract.idempotent_job_id(sub.client.key_id, sub.client.idempotency_key)
+            job_id = contract.idempotent_job_id(
+                self._id_secret, sub.client.key_id, sub.client.idempotency_key
+            )
             replay = self._replay(job_id, fingerprint)
             if replay is not None:
                 return replay
@@ -197,12 +202,11 @@ class IngestService:
         return job_view(job, lambda key: self.backends.blobs.url(key, ttl_s=ttl))
 
     def list_jobs(
-        self, key_id: str, *, state: JobState | None, batch_id: str | None, limit: int
-    ) -> list[Job]:
-        """The caller's jobs matching every given filter, newest first, at most ``limit``."""
-        return self.backends.status.find(
-            state=state, client_key=key_id, batch_id=batch_id, limit=limit
-        )
+        self, tenant_id: str, where: JobFilter, *, limit: int, cursor: str | None
+    ) -> Page:
+        """One page of the tenant's jobs matching ``where``, newest first."""
+        where = JobFilter(state=where.state, client_key=tenant_id, batch_id=where.batch_id)
+        return self.backends.status.find_page(where, limit=limit, cursor=cursor)
 
     def new_upload(self, content_type: str) -> dict[str, Any]:
         """A one-time direct-upload URL (ingest/uploads.py)."""

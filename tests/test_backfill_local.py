@@ -69,7 +69,7 @@ def make_tree(root: Path) -> dict[str, bytes]:
 def counted_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     env = {**child_env(tmp_path / "site"), COUNT_LOG_VARIABLE: str(tmp_path / "passes.log")}
     env["CUTOUT_MAX_WORKERS"] = "1"
-    yield from run_pipeline(tmp_path, "--segmenter", "test-counting", env=env)
+    yield from run_pipeline(tmp_path, env, up_args=("--segmenter", "test-counting"))
 
 
 def backfill(pipeline: Pipeline, *args: str) -> list[str]:

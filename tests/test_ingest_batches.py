@@ -90,7 +90,7 @@ def test_a_batch_is_only_its_owners_and_needs_a_secret_key(
     browser = key(app_settings, KeyKind.PUBLISHABLE)
     refused = client.post("/v1/batches/bf-2/cancel", headers=browser)
     assert refused.status_code == 403, refused.get_data(as_text=True)
-    assert refused.json["error"]["code"] == "forbidden_caller"
+    assert refused.json["error"]["code"] == "listing_needs_secret_key"
 
 
 def test_the_sqlite_count_by_state_matches_the_jobs(client: Client, app_settings: Settings) -> None:
