@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 POLL_EVERY_S = 0.5
 POLLS_PER_ROUND = 256
+#: Polls a round makes beyond the jobs the batch's count says finished since the last
+#: round (workers serve a tier oldest first, so the oldest pending are polled first).
+POLL_SLACK = 16
 #: Sends of one request when the connection fails (a server closing a kept-alive
 #: connection); safe for submissions too: the idempotency key makes them one job.
 SENDS = 4
@@ -89,6 +92,7 @@ class Backfill:
     progress: Progress
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     submitted_s: float | None = None  # seconds from the start until every item was sent
+    _finished_seen: int | None = None  # the batch's finished count at the last round
 
     def run(self, items: list[Item]) -> None:
         """Every item to done or failed; a KeyboardInterrupt stops it with the journal
@@ -160,9 +164,11 @@ class Backfill:
         return {item.rel: body["id"]}
 
     def _poll_round(self, pool: ThreadPoolExecutor, pending: dict[str, str]) -> None:
+        if not pending:
+            return
         polled: list[tuple[str, Future[dict[str, Any] | None]]] = [
             (rel, pool.submit(self._poll, job_id))
-            for rel, job_id in list(pending.items())[:POLLS_PER_ROUND]
+            for rel, job_id in list(pending.items())[: self._poll_budget()]
         ]
         for rel, future in polled:
             job = future.result()
@@ -171,6 +177,21 @@ class Backfill:
             del pending[rel]
             entry = self.journal.entries.get(rel)
             self._finish(rel, job, entry.retries if entry else 0, cached=False)
+
+    def _poll_budget(self) -> int:
+        """How many pending jobs to poll this round: those the batch's count (one cheap
+        request, counted by the store) says finished since the last round, plus
+        :data:`POLL_SLACK`; so polling follows the drain and stays within a key's quota."""
+        try:
+            response = resent(lambda: self.api.call("GET", f"/v1/batches/{self.batch}"))
+            finished = int(response.json()["finished"]) if response.status_code == 200 else None
+        except (requests.RequestException, ValueError, KeyError):
+            finished = None
+        if finished is None:
+            return POLL_SLACK
+        seen, self._finished_seen = self._finished_seen, finished
+        grown = POLLS_PER_ROUND if seen is None else finished - seen
+        return min(POLLS_PER_ROUND, max(grown, 0) + POLL_SLACK)
 
     def _poll(self, job_id: str) -> dict[str, Any] | None:
         """The job once it is finished, else ``None``."""
