@@ -57,7 +57,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID_UPLOAD_ID = "invalid_upload_id"
     UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_USED = "upload_used"  # 409: a direct-upload URL works once (a second PUT)
     JOB_NOT_FOUND = "job_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
     INVALID_KEY = "invalid_key"
@@ -80,6 +82,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"
+    LISTING_NEEDS_SECRET_KEY = "listing_needs_secret_key"
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     BAD_SIGNATURE = "bad_signature"
@@ -94,8 +97,9 @@ class ErrorCode(StrEnum):
 
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"
+    INPUT_CHANGED = "input_changed"  # the input's bytes no longer hash to the job's sha256
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # e.g. a queued job of a batch its owner cancelled
     WORKER_FAILED = "worker_failed"

@@ -63,6 +63,12 @@ class Settings(BaseModel):
         5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description="proxies in front of ingest that append to X-Forwarded-For (Cloud Run: "
+        "1); 0: the header is ignored and the socket's peer is the client",
+    )
     cors_origins: str = Field(
         "", description="comma-separated exact origins granted CORS besides public_url's"
     )

@@ -116,11 +116,20 @@ def test_warm_starts_one_worker_before_any_upload_and_then_is_a_no_op(
     app, recorder = scaled_app
     client = wsgi_client(app)
     first = client.post("/v1/warm").get_json()
-    assert first == {"autoscale": True, "backlog": 0, "alive": 0, "wanted": 1, "started": 1}
-    assert client.post("/v1/warm").get_json()["started"] == 0  # already on its way
+    assert first == {
+        "autoscale": True,
+        "backlog": 0,
+        "alive": 0,
+        "wanted": 1,
+        "started": 1,
+        "already_warm": False,
+    }
+    on_its_way = client.post("/v1/warm").get_json()
+    assert (on_its_way["started"], on_its_way["already_warm"]) == (0, True)
     launcher = app.service.backends.launcher
     launcher.beat(WorkerBeat(worker_id="w", at=utcnow(), started_at=utcnow()))
-    assert client.post("/v1/warm").get_json()["started"] == 0  # alive now
+    alive = client.post("/v1/warm").get_json()
+    assert (alive["started"], alive["alive"], alive["already_warm"]) == (0, 1, True)
     assert recorder.starts == [1]
 
 

@@ -10,7 +10,9 @@ their CPU work (decode, compose, effects, encode, storage) with each other's inf
 Every failure is handled by the one error policy (:mod:`cutout.policy`), and every
 message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
-- bad inputs fail their job with the input's error code and are acked;
+- bad inputs fail their job with the input's error code and are acked, among them an
+  input whose bytes no longer hash to the job's sha256 (``input_changed``,
+  cutout/integrity.py), checked before anything is computed or stored from them;
 - anything else that goes wrong with one job hands it back and nacks it with the retry
   backoff; the queue dead-letters it after ``max_attempts`` deliveries. A batch the
   segmenter rejects is segmented one photo at a time, so a poison photo fails alone;
@@ -29,10 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cutout import lifecycle
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
+from cutout.integrity import read_verified
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
 from cutout.policy import Retry, Verdict, classify, is_expected
@@ -154,7 +157,7 @@ class BatchRunner:
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
         try:
-            data = self.backends.blobs.get(item.job.input.key)
+            data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
         except NotFound as exc:
             raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
         item.stages["fetch"] = _since(mark)
@@ -191,10 +194,14 @@ class BatchRunner:
         return kept, mattes, seconds
 
     def _segment(self, items: list[_Item]) -> tuple[list[Matte], float]:
+        """Mattes for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.pipeline.segmenter()
+        ready = [(results.input_identity(i.job), i.rgb) for i in items if i.rgb is not None]
         with self.pipeline.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.mattes([item.rgb for item in items if item.rgb is not None])
+            alphas = self.pipeline.memo.segment(
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.mattes
+            )
             return alphas, _since(mark)
 
     def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:

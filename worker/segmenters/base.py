@@ -21,7 +21,9 @@ from cutout.settings import Settings
 
 
 class Matte(ABC):
-    """One image's alpha matte, sized on demand."""
+    """One image's alpha matte, sized on demand; ``nbytes`` is the memory it holds."""
+
+    nbytes: int
 
     @abstractmethod
     def at(self, height: int, width: int) -> np.ndarray:
@@ -35,6 +37,7 @@ class ArrayMatte(Matte):
 
     def __init__(self, alpha: np.ndarray) -> None:
         self.alpha = alpha
+        self.nbytes = alpha.nbytes
 
     def at(self, height: int, width: int) -> np.ndarray:
         alpha = self.alpha
@@ -107,7 +110,7 @@ def build_segmenter(settings: Settings) -> Segmenter:
 
 def _load_builtin() -> None:
     """Register the built-in segmenters (their modules import heavy things only on build)."""
-    from worker.segmenters import grabcut, inspyrenet  # noqa: F401
+    from worker.segmenters import fixed, grabcut, inspyrenet  # noqa: F401
 
 
 def check_image(index: int, image: object) -> np.ndarray:

@@ -179,6 +179,7 @@ class _ProbabilityMatte(Matte):
 
     def __init__(self, prob: torch.Tensor) -> None:
         self.prob = prob
+        self.nbytes = prob.element_size() * prob.nelement()
 
     def at(self, height: int, width: int) -> np.ndarray:
         """Bilinear ``align_corners=True`` on the device (the reference's upsampling, at
