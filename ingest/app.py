@@ -8,7 +8,6 @@ route's renderer writes, ``{"error": {"code": ..., "message": ...}}`` by default
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,8 @@ from ingest.models import (
     UploadQuery,
 )
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
+from ingest.presenting import json_response
+from ingest.removebg.endpoint import RemoveBgEndpoint
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
 
@@ -52,6 +53,7 @@ class IngestApp:
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
+        self.removebg = RemoveBgEndpoint(settings, self.service, self.keys)
         self._page = resources.files("ingest").joinpath("static/index.html").read_bytes()
 
     def dispatch(self, request: Request) -> Response:
@@ -137,6 +139,14 @@ class IngestApp:
     def on_new_upload(self, request: Request, caller: Caller, parsed: UploadQuery) -> Response:
         return _json(self.service.new_upload(parsed.content_type), 201)
 
+    # -- remove.bg's API (ingest/removebg/) ------------------------------------------------
+
+    def on_removebg(self, request: Request) -> Response:
+        return self.removebg.remove_background(request)
+
+    def on_removebg_account(self, request: Request) -> Response:
+        return self.removebg.account(request)
+
     # -- scaling ----------------------------------------------------------------------
 
     def on_warm(self, request: Request) -> Response:
@@ -176,10 +186,4 @@ def _scaled(result: ScaleResult | None) -> Response:
     return _json({"autoscale": result is not None, **(result.to_dict() if result else {})})
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
+_json = json_response
