@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import click
 
 from cutout.cli.bench_ingest import bench_ingest
+from cutout.cli.bench_removebg import bench_removebg
 from cutout.cli.client import status, submit
 from cutout.cli.keys import keys
 from cutout.cli.serve import ingest, up
@@ -43,6 +44,7 @@ def bench() -> None:
 for command in (up, ingest, submit, status, keys):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
+bench.add_command(bench_removebg, "removebg")
 
 
 def _load_plugins() -> None:
