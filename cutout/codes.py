@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     TRANSIENT = "transient"
     CONFIGURATION = "configuration"
+    PERMISSION_DENIED = "permission_denied"
     INTERNAL = "internal"
 
     # -- the photo ------------------------------------------------------------------------
@@ -56,6 +57,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID_UPLOAD_ID = "invalid_upload_id"
     UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_USED = "upload_used"  # 409: a direct-upload URL works once (a second PUT)
     JOB_NOT_FOUND = "job_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
@@ -72,11 +74,14 @@ class ErrorCode(StrEnum):
     INVALID_API_KEY = "invalid_api_key"
     REVOKED_API_KEY = "revoked_api_key"
     INVALID_ORIGIN = "invalid_origin"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"  # 403: origin may not use this key (ingest/cors.py)
+    SECRET_KEY_IN_BROWSER = "secret_key_in_browser"  # 403: a secret key sent from a web page
     INVALID_KEY_RECORD = "invalid_key_record"
     KEY_NOT_FOUND = "key_not_found"
     FORBIDDEN = "forbidden"
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"
+    LISTING_NEEDS_SECRET_KEY = "listing_needs_secret_key"
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     BAD_SIGNATURE = "bad_signature"
@@ -121,6 +126,9 @@ class ErrorCode(StrEnum):
 
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"
+    INPUT_CHANGED = "input_changed"  # the input's bytes no longer hash to the job's sha256
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+    WORKER_FAILED = "worker_failed"

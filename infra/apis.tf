@@ -2,12 +2,15 @@
 locals {
   services = toset([
     "artifactregistry.googleapis.com",
+    "billingbudgets.googleapis.com", # the optional budget
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com", # the private network ingest reaches Redis through
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
+    "logging.googleapis.com",        # log-based metrics
+    "monitoring.googleapis.com",     # alert policies, dashboard
     "pubsub.googleapis.com",
     "redis.googleapis.com", # Memorystore: the shared quota counters
     "run.googleapis.com",

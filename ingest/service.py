@@ -6,7 +6,6 @@ signed blob URLs, scale workers. The HTTP edge (ingest/app.py) only parses reque
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,11 +15,12 @@ from typing import Any
 
 import effects
 from cutout import job as contract
-from cutout import results
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
 from cutout.imaging import inspect_image
+from cutout.integrity import content_digest, content_key
 from cutout.job import (
     ClientInfo,
     EffectRequest,
@@ -33,6 +33,7 @@ from cutout.job import (
 )
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
+from cutout.ports.status import JobFilter, Page
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
 from ingest.presenting import job_view
@@ -75,9 +76,9 @@ class IngestService:
 
     def submit(self, sub: Submission) -> Accepted:
         started = time.perf_counter()
-        data, input_key = self._input_bytes(sub)
+        data = self._input_bytes(sub)
         info = inspect_image(data, max_pixels=self.settings.max_pixels)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = content_digest(data)
         requests = self.validate_effects(self._attach_background(sub.effects, sub.background))
         fingerprint = contract.request_fingerprint(sha256, requests, sub.output, sub.priority)
 
@@ -88,9 +89,10 @@ class IngestService:
             if replay is not None:
                 return replay
 
-        if input_key is None:
-            input_key = f"uploads/{sha256}"
-            self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
+        # Bound to the job by content (cutout/integrity.py): a direct upload is copied to
+        # its content address, so later writes to the upload's own key change nothing.
+        input_key = content_key(sha256)
+        self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
         job = Job(
             id=job_id,
             priority=sub.priority,
@@ -196,12 +198,11 @@ class IngestService:
         return job_view(job, lambda key: self.backends.blobs.url(key, ttl_s=ttl))
 
     def list_jobs(
-        self, key_id: str, *, state: JobState | None, batch_id: str | None, limit: int
-    ) -> list[Job]:
-        """The caller's jobs matching every given filter, newest first, at most ``limit``."""
-        return self.backends.status.find(
-            state=state, client_key=key_id, batch_id=batch_id, limit=limit
-        )
+        self, tenant_id: str, where: JobFilter, *, limit: int, cursor: str | None
+    ) -> Page:
+        """One page of the tenant's jobs matching ``where``, newest first."""
+        where = JobFilter(state=where.state, client_key=tenant_id, batch_id=where.batch_id)
+        return self.backends.status.find_page(where, limit=limit, cursor=cursor)
 
     def new_upload(self, content_type: str) -> dict[str, Any]:
         """A one-time direct-upload URL (ingest/uploads.py)."""
@@ -228,14 +229,14 @@ class IngestService:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _input_bytes(self, sub: Submission) -> tuple[bytes, str | None]:
-        """The photo's bytes, and its key when it was uploaded directly."""
+    def _input_bytes(self, sub: Submission) -> bytes:
+        """The photo's bytes, sent in the request or uploaded directly."""
         if sub.upload_id is None:
             if sub.data is None:
                 raise InvalidInput(
                     "send the photo as the 'file' field", code=ErrorCode.MISSING_FILE
                 )
-            return sub.data, None
+            return sub.data
         if sub.data is not None:
             raise InvalidInput(
                 "send either a 'file' or an 'upload_id', not both", code=ErrorCode.AMBIGUOUS_INPUT
@@ -261,7 +262,7 @@ class IngestService:
                 code=ErrorCode.BACKGROUND_WITHOUT_EFFECT,
             )
         info = inspect_image(background, max_pixels=self.settings.max_pixels)
-        key = f"uploads/{hashlib.sha256(background).hexdigest()}"
+        key = content_key(content_digest(background))
         self.backends.blobs.put(key, background, content_type=info.mime, if_absent=True)
         return [
             (name, {"mode": "image", **params, "image": key} if name == "background" else params)
@@ -298,10 +299,7 @@ class IngestService:
             self.backends.queue.publish(job.id, job.priority)
         except Exception as exc:
             log.exception("job %s: publish failed", job.id)
-            error = contract.ErrorInfo(code="enqueue_failed", message=str(exc))
-            self.backends.status.transition(
-                job.id, [JobState.QUEUED], JobState.FAILED, lambda j: setattr(j, "error", error)
-            )
+            lifecycle.enqueue_failed(self.backends.status, job.id, str(exc))
             raise TransientError(
                 "the job could not be queued; try again", code="enqueue_failed"
             ) from exc

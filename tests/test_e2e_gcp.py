@@ -58,7 +58,8 @@ from tests.support.segmenters import (
     child_env,
     ellipse_alpha,
 )
-from worker.loop import PIPELINE_DEPTH, Worker
+from worker.loop import Worker
+from worker.pipeline import PIPELINE_DEPTH
 from worker.segmenters import base
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -448,6 +449,9 @@ class DiesAfterStoring(BlobStore):
 
     def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
         return self.inner.upload_url(key, content_type=content_type, ttl_s=ttl_s)
+
+    def upload_headers(self, content_type: str) -> dict[str, str]:
+        return self.inner.upload_headers(content_type)
 
 
 class ShiftedSegmenter(EllipseSegmenter):

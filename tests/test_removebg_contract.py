@@ -402,7 +402,7 @@ def test_a_backlog_predicting_a_wait_past_the_limit_is_503_at_once(idle_app: Ing
     client = wsgi_client(idle_app)
     token = add_key(idle_app.service.backends.keys, key_pepper(idle_app.settings))
     assert post(client, token, image_file=photo()).status_code == 504  # one job queued
-    idle_app.removebg.backlog = type(idle_app.removebg.backlog)(
+    idle_app.admission.backlog = type(idle_app.admission.backlog)(
         idle_app.service.backends.queue.depth, max_age_s=0
     )
     refused = post(client, token, image_file=photo(64, 64))

@@ -144,8 +144,8 @@ def submit(service: IngestService, case: Case) -> Accepted:
 
 
 def stored_part(results: dict[str, EffectResult]) -> dict[str, dict[str, Any]]:
-    """What identifies a stored result (the worker's ``seconds`` are its own timing)."""
-    return {name: r.model_dump(exclude={"seconds"}) for name, r in results.items()}
+    """What identifies a stored result (the worker's ``seconds`` and ``written_at`` are its own)."""
+    return {name: r.model_dump(exclude={"seconds", "written_at"}) for name, r in results.items()}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -22,7 +22,9 @@ import numpy as np
 import effects
 from cutout import results
 from cutout.backends import Backends
-from cutout.job import ErrorInfo, Job
+from cutout.codes import ErrorCode
+from cutout.job import ErrorInfo, Job, utcnow
+from cutout.metrics import submitted_at
 from worker.compose import compose_cutout
 from worker.encode import encode
 
@@ -135,19 +137,31 @@ class Renderer:
         stages[f"store.{planned.effect}"] = _since(mark)
         if written:
             result = result.model_copy(update={"seconds": sum(stages.values())})
+        recorded_at = utcnow()
+        result = result.model_copy(update={"written_at": recorded_at})
         self.backends.status.record_result(job.id, planned.effect, result=result)
+        since_submitted = (recorded_at - submitted_at(job)).total_seconds()
         log.info(
             "job %s: %s ready",
             job.id,
             planned.effect,
-            extra={"fields": {"job_id": job.id, "effect": planned.effect, **stages}},
+            extra={
+                "fields": {
+                    "event": "result_ready",
+                    "job_id": job.id,
+                    "effect": planned.effect,
+                    "priority": job.priority.value,
+                    "latency_s": round(since_submitted, 4),
+                    **stages,
+                }
+            },
         )
         return stages
 
     def _record_error(self, job: Job, effect: str, message: str) -> None:
         log.error("job %s: effect %s failed: %s", job.id, effect, message)
         self.backends.status.record_result(
-            job.id, effect, error=ErrorInfo(code="effect_failed", message=message)
+            job.id, effect, error=ErrorInfo(code=ErrorCode.EFFECT_FAILED, message=message)
         )
 
 

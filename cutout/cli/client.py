@@ -4,6 +4,11 @@
 flow control, not failures: the client waits as told and sends the request again, for
 at most ``max_wait_s`` in all per request (``--max-wait``, default 600 s); an answer
 without ``Retry-After``, or one that would wait past that, fails as before.
+
+A photo larger than ``direct_above`` bytes (``--direct-upload-above``, default 8 MiB) goes
+by direct upload: a one-time URL from ``POST /v1/uploads``, one ``PUT`` of the file with
+the headers the answer names, then ``POST /v1/jobs`` with its ``upload_id``. Cloud Run
+caps a request body at 32 MiB, so the promised 50 MB photos only arrive this way.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from cutout.settings import Settings
 POLL_TIMEOUT_S = 600.0
 MAX_FLOW_WAIT_S = 600.0
 FLOW_CONTROL_STATUSES = frozenset({429, 503})
+#: Photos above this many bytes skip ingest's body (well under Cloud Run's 32 MiB cap).
+DIRECT_UPLOAD_ABOVE = 8 * 1024 * 1024
 
 
 def retry_after_s(response: requests.Response) -> float | None:
@@ -48,6 +55,7 @@ class Api:
         api_key: str | None,
         *,
         max_wait_s: float = MAX_FLOW_WAIT_S,
+        direct_above: int = DIRECT_UPLOAD_ABOVE,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -55,10 +63,13 @@ class Api:
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
         self.max_wait_s = max_wait_s
+        self.direct_above = direct_above
         self._sleep = sleep
 
     def submit(self, path: Path, fields: dict[str, Any]) -> dict[str, Any]:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if path.stat().st_size > self.direct_above:
+            return self._submit_direct(path, mime, fields)
 
         def post() -> requests.Response:
             with path.open("rb") as fh:
@@ -67,6 +78,31 @@ class Api:
                 )
 
         return self._body(self._flow_controlled(post, f"submitting {path.name}"))
+
+    def _submit_direct(self, path: Path, mime: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Upload straight to storage, then make the job from the ``upload_id``."""
+        offer = self._body(
+            self._flow_controlled(
+                lambda: self.session.post(
+                    f"{self.base_url}/v1/uploads", params={"content_type": mime}
+                ),
+                f"asking to upload {path.name}",
+            )
+        )
+        with path.open("rb") as fh:
+            # a bare requests call: the URL is signed, our API key must not travel to storage
+            put = requests.put(offer["url"], data=fh, headers=offer["headers"], timeout=600)
+        if put.status_code >= 400:
+            raise click.ClickException(
+                f"uploading {path.name}: HTTP {put.status_code}: {put.text[:300]}"
+            )
+        body = {**fields, "upload_id": offer["upload_id"]}
+        return self._body(
+            self._flow_controlled(
+                lambda: self.session.post(f"{self.base_url}/v1/jobs", json=body),
+                f"submitting {path.name}",
+            )
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/v1/jobs/{job_id}"
@@ -121,11 +157,16 @@ class Api:
 
 
 def _api(
-    settings: Settings, url: str | None, api_key: str | None, max_wait_s: float = MAX_FLOW_WAIT_S
+    settings: Settings,
+    url: str | None,
+    api_key: str | None,
+    max_wait_s: float = MAX_FLOW_WAIT_S,
+    direct_above: int = DIRECT_UPLOAD_ABOVE,
 ) -> Api:
     """Without a key given, the local stack's own key (cli/local_key.py) on loopback."""
     base_url = url or settings.public_url
-    return Api(base_url, api_key or local_key(settings, base_url), max_wait_s=max_wait_s)
+    key = api_key or local_key(settings, base_url)
+    return Api(base_url, key, max_wait_s=max_wait_s, direct_above=direct_above)
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
@@ -154,6 +195,13 @@ _key_option = click.option(
     show_default=True,
     help="seconds one request may wait in all on 429/503 Retry-After before failing",
 )
+@click.option(
+    "--direct-upload-above",
+    type=click.IntRange(min=0),
+    default=DIRECT_UPLOAD_ABOVE,
+    show_default=True,
+    help="bytes; a larger photo goes by direct upload (Cloud Run caps bodies at 32 MiB)",
+)
 @_url_option
 @_key_option
 @click.pass_obj
@@ -168,11 +216,13 @@ def submit(
     wait: bool,
     out: str | None,
     max_wait: float,
+    direct_upload_above: int,
     url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit photos; print one JSON line per job. Waits out 429/503 answers."""
-    api = _api(settings, url, api_key, max_wait)
+    """Submit photos; print one JSON line per job. Waits out 429/503 answers; photos
+    above --direct-upload-above go straight to storage."""
+    api = _api(settings, url, api_key, max_wait, direct_upload_above)
     fields = {"effects": effects, "format": fmt, "priority": priority}
     if params:
         fields["params"] = params

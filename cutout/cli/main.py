@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from cutout.cli.bench_burst import bench_burst
 from cutout.cli.bench_ingest import bench_ingest
 from cutout.cli.bench_removebg import bench_removebg
 from cutout.cli.client import status, submit
@@ -44,6 +45,7 @@ def bench() -> None:
 for command in (up, ingest, submit, status, keys):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
+bench.add_command(bench_burst, "burst")
 bench.add_command(bench_removebg, "removebg")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
+from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.gcp.errors import translated
 
@@ -46,19 +48,29 @@ class UrlSigner:
         self._refresh_lock = threading.Lock()
 
     def sign(
-        self, blob: storage.Blob, *, method: str, ttl_s: int, content_type: str | None = None
+        self,
+        blob: storage.Blob,
+        *,
+        method: str,
+        ttl_s: int,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         """A URL allowing one ``method`` on ``blob`` for ``ttl_s`` seconds. For ``PUT`` the
-        client must send exactly ``content_type`` as its ``Content-Type`` header."""
+        client must send exactly ``content_type`` as its ``Content-Type`` header, and
+        every one of ``headers`` (signed headers: Cloud Storage refuses the request
+        without them)."""
         if not 0 < ttl_s <= MAX_TTL_S:
             raise InvalidInput(
-                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}", code="invalid_ttl"
+                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}",
+                code=ErrorCode.INVALID_TTL,
             )
         kwargs: dict[str, Any] = {
             "version": "v4",
             "expiration": datetime.timedelta(seconds=ttl_s),
             "method": method,
             "content_type": content_type,
+            "headers": dict(headers) if headers else None,
             **self._identity(),
         }
         if self._endpoint:

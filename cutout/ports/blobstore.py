@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
 
 #: Keys under this prefix are uploads (on GCS: the uploads bucket, kept
@@ -29,7 +30,7 @@ def check_key(key: str) -> str:
     if len(key) > MAX_KEY or not all(
         _SEGMENT.fullmatch(s) and len(s) <= MAX_SEGMENT for s in segments
     ):
-        raise InvalidInput(f"invalid blob key {key!r}", code="invalid_key")
+        raise InvalidInput(f"invalid blob key {key!r}", code=ErrorCode.INVALID_KEY)
     return key
 
 
@@ -105,4 +106,10 @@ class BlobStore(ABC):
     @abstractmethod
     def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
         """A URL that accepts one HTTP ``PUT`` of the object with ``content_type`` for
-        ``ttl_s`` seconds, so large photos go straight to storage, not through ingest."""
+        ``ttl_s`` seconds, so large photos go straight to storage, not through ingest.
+        It only creates the object: a PUT when the object exists is refused, so the URL
+        works once. The PUT must carry :meth:`upload_headers`."""
+
+    def upload_headers(self, content_type: str) -> dict[str, str]:
+        """The headers a PUT to :meth:`upload_url` must send (signed ones included)."""
+        return {"Content-Type": content_type}

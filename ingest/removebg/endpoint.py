@@ -31,15 +31,16 @@ from cutout.codes import ErrorCode
 from cutout.errors import CutoutError, InvalidInput, Overloaded, TransientError
 from cutout.job import ClientInfo, EffectResult, Job, Priority
 from cutout.keys import KeyKind
-from cutout.quotas import CallerKind, Decision, Quota, QuotaCaller, QuotaLimiter, rate_limit_headers
 from cutout.settings import Settings
-from cutout.shedding import MAX_RETRY_AFTER_S, BacklogCache, SheddingPolicy
-from ingest.auth import Caller, Forbidden, KeyRing
+from cutout.shedding import MAX_RETRY_AFTER_S
+from ingest.admission import Admission
+from ingest.auth import ANONYMOUS, Caller, Forbidden, KeyRing
 from ingest.fetch import Fetcher
 from ingest.parsing import BodyLimits, body_fields
 from ingest.removebg import responses, sources
 from ingest.removebg.params import RemoveBgRequest, plan
 from ingest.service import IngestService, Submission
+from ingest.tenancy import Tenant, client_address
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +95,16 @@ class RemoveBgEndpoint:
         settings: Settings,
         service: IngestService,
         keys: KeyRing,
+        admission: Admission,
         *,
         fetcher: Fetcher | None = None,
-        limiter: QuotaLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.service = service
         self.keys = keys
+        self.admission = admission  # the edge's own: one quota count, one backlog cache
         self.fetcher = fetcher or Fetcher.for_settings(settings)
-        self.limiter = limiter or QuotaLimiter.from_settings(settings)
-        self.shedding = SheddingPolicy.from_settings(settings)
-        self.backlog = BacklogCache(service.backends.queue.depth)
         self.slots = WaitSlots(settings.removebg_max_waits, settings.removebg_max_waits_per_key)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self._sleep = sleep
@@ -113,16 +112,16 @@ class RemoveBgEndpoint:
     def remove_background(self, request: Request) -> Response:
         headers: dict[str, str] = {}
         try:
-            caller = self._secret_caller(request, headers)
-            headers.update(self._admit(request, caller))
+            tenant = self._secret_tenant(request, headers)
+            headers.update(self.admission.meter(tenant))
             req = RemoveBgRequest.parse(
                 body_fields(request, self.limits, RemoveBgRequest.file_fields, lists=())
             )
             wanted = plan(req)
-            spent = self.limiter.spend_images(_quota_caller(request, caller, self.settings), 1)
-            spent.raise_if_limited()
-            self._predict(caller.tier)
-            with self.slots.hold(caller.key_id):
+            quota_caller = tenant.quota_caller(self.admission.defaults)
+            self.admission.limiter.spend_images(quota_caller, 1).raise_if_limited()
+            self._predict(tenant.caller.tier)
+            with self.slots.hold(tenant.id):
                 photo = sources.photo_bytes(req, self.fetcher)
                 photo = sources.fit_megapixels(
                     photo, wanted.megapixels, max_pixels=self.settings.max_pixels
@@ -131,8 +130,8 @@ class RemoveBgEndpoint:
                     Submission(
                         effects=wanted.effects,
                         output=wanted.output,
-                        priority=caller.tier,
-                        client=ClientInfo(key_id=caller.key_id),
+                        priority=tenant.caller.tier,
+                        client=ClientInfo(key_id=tenant.id),
                         data=photo,
                         background=sources.background_bytes(wanted, self.fetcher),
                     )
@@ -147,9 +146,10 @@ class RemoveBgEndpoint:
     def account(self, request: Request) -> Response:
         headers: dict[str, str] = {}
         try:
-            caller = self._secret_caller(request, headers)
-            headers.update(self._admit(request, caller))
-            remaining, _ = self.limiter.images_left(_quota_caller(request, caller, self.settings))
+            tenant = self._secret_tenant(request, headers)
+            headers.update(self.admission.meter(tenant))
+            quota_caller = tenant.quota_caller(self.admission.defaults)
+            remaining, _ = self.admission.limiter.images_left(quota_caller)
             body = responses.account_body(remaining)
             return responses.json_response(body, 200, headers)
         except Exception as exc:
@@ -162,9 +162,10 @@ class RemoveBgEndpoint:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def _secret_caller(self, request: Request, headers: dict[str, str]) -> Caller:
-        """The key's caller; a missing or wrong key (counted against the client address,
+    def _secret_tenant(self, request: Request, headers: dict[str, str]) -> Tenant:
+        """The key's tenant; a missing or wrong key (counted against the client address,
         so the answer has its ``X-RateLimit-*`` too) or a publishable one is a 403."""
+        address = client_address(request, self.settings.trusted_proxy_hops)
         try:
             caller = self.keys.identify(request.headers)
             if caller.kind is not KeyKind.SECRET:
@@ -172,26 +173,18 @@ class RemoveBgEndpoint:
                     "remove.bg's API needs a secret API key (X-Api-Key)",
                     code=ErrorCode.MISSING_API_KEY if caller.anonymous else ErrorCode.FORBIDDEN,
                 )
-            return caller
+            return Tenant(caller, address)
         except CutoutError:
-            stranger = QuotaCaller(CallerKind.ANONYMOUS, request.remote_addr or "")
-            decision = self.limiter.check(stranger)
-            headers.update(rate_limit_headers(decision))
-            decision.raise_if_limited()
+            headers.update(self.admission.meter(Tenant(Caller(ANONYMOUS, Priority.BATCH), address)))
             raise
-
-    def _admit(self, request: Request, caller: Caller) -> dict[str, str]:
-        """Count the request (requests per minute): its headers go on every answer."""
-        decision: Decision = self.limiter.check(_quota_caller(request, caller, self.settings))
-        decision.raise_if_limited()
-        return rate_limit_headers(decision)
 
     def _predict(self, tier: Priority) -> None:
         """Shed a tier past its bound, and refuse at once a wait the backlog says would
         outlive ``removebg_wait_s`` (the jobs ahead over the drain rate)."""
-        decision = self.shedding.decide(self.backlog.counts(), tier)
+        shedding = self.admission.shedding
+        decision = shedding.decide(self.admission.backlog.counts(), tier)
         decision.raise_if_shed()
-        predicted_s = decision.waiting / self.shedding.drain_per_s
+        predicted_s = decision.waiting / shedding.drain_per_s
         limit_s = self.settings.removebg_wait_s
         if predicted_s > limit_s:
             retry = min(MAX_RETRY_AFTER_S, max(1, math.ceil(predicted_s - limit_s)))
@@ -227,14 +220,3 @@ def _answer_result(job: Job, effect: str) -> EffectResult:
     if code in responses.CODES:
         raise InvalidInput(message, code=code)
     raise TransientError(message, code=code)
-
-
-def _quota_caller(request: Request, caller: Caller, settings: Settings) -> QuotaCaller:
-    """A secret caller as the quotas see it: its record's quotas, else the defaults."""
-    quota = Quota(
-        caller.quotas.requests_per_minute or settings.quota_secret_requests_per_minute,
-        caller.quotas.images_per_day or settings.quota_secret_images_per_day,
-    )
-    return QuotaCaller(
-        CallerKind.SECRET, request.remote_addr or "", key_id=caller.key_id, quota=quota
-    )

@@ -15,12 +15,7 @@ from cutout.errors import InvalidInput
 from cutout.job import ModelInfo
 from worker.segmenters import base
 from worker.segmenters.base import Segmenter
-
-
-def ellipse_alpha(height: int, width: int) -> np.ndarray:
-    y, x = np.ogrid[0:height, 0:width]
-    r = ((x - width / 2) / (width * 0.35)) ** 2 + ((y - height / 2) / (height * 0.4)) ** 2
-    return (np.clip(1.5 - r, 0, 1) * 255).astype(np.uint8)
+from worker.segmenters.fixed import ellipse_alpha as ellipse_alpha  # re-exported for tests
 
 
 class EllipseSegmenter(Segmenter):
@@ -80,3 +75,16 @@ class PickySegmenter(EllipseSegmenter):
         if any(image.shape[1] == 77 for image in images):
             raise InvalidInput("a 77-pixel-wide image cannot be segmented", code="unsegmentable")
         return super().segment(images)
+
+
+class PoisonSegmenter(EllipseSegmenter):
+    """Crashes (as model code does on a photo it chokes on) whenever a batch holds an
+    image :data:`POISON_WIDTH` pixels wide; every other photo segments normally."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if any(image.shape[1] == POISON_WIDTH for image in images):
+            raise RuntimeError("shape mismatch in the decoder (poison photo)")
+        return super().segment(images)
+
+
+POISON_WIDTH = 66
