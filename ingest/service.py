@@ -31,6 +31,7 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.keys import key_pepper
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
 from cutout.ports.status import JobFilter, Page
@@ -71,6 +72,7 @@ class IngestService:
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
         self.uploads = DirectUploads(settings, backends.blobs)
+        self._id_secret = key_pepper(settings)
 
     # -- submissions ------------------------------------------------------------------
 
@@ -84,7 +86,9 @@ class IngestService:
 
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
-            job_id = contract.idempotent_job_id(sub.client.key_id, sub.client.idempotency_key)
+            job_id = contract.idempotent_job_id(
+                self._id_secret, sub.client.key_id, sub.client.idempotency_key
+            )
             replay = self._replay(job_id, fingerprint)
             if replay is not None:
                 return replay

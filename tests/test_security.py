@@ -176,6 +176,19 @@ def test_idempotency_keys_of_two_anonymous_clients_never_collide(stack: Pipeline
     assert_stack_healthy(stack)
 
 
+
+def test_an_idempotent_job_id_cannot_be_computed_without_the_server_secret() -> None:
+    """Ids are read capabilities: knowing the tenant and its Idempotency-Key is not enough
+    to derive one (the id is keyed with the server's pepper)."""
+    from cutout.job import _digest, idempotent_job_id
+
+    tenant, key = "anon:127.0.0.1", "order-18"
+    ours = idempotent_job_id(b"server secret", tenant, key)
+    assert ours == idempotent_job_id(b"server secret", tenant, key)  # stable: replays collide
+    assert ours != idempotent_job_id(b"another secret", tenant, key)
+    assert ours != _digest({"client": tenant, "idempotency_key": key})[:32]  # the old scheme
+
+
 # ---- quotas, warm and shedding ------------------------------------------------------
 
 
