@@ -1,10 +1,8 @@
 """A remove.bg client nobody here wrote — PyPI's ``removebg`` (pinned in
-requirements.txt) — removes a background through ``cutout up``, and the synchronous
-overhead bench runs on the same stack."""
+requirements.txt) — removes a background through ``cutout up``."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cutout.samples import jpeg_bytes, photo_like
-from tests.support.pipeline import Pipeline, cutout_command
+from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -47,22 +45,3 @@ def test_the_pypi_removebg_client_gets_a_png_from_cutout_up(
     assert result.width * result.height <= 250_000  # size=regular: remove.bg's preview
     alpha = result.getchannel("A")
     assert alpha.getextrema() == (0, 255)  # a cut-out: transparent and opaque parts
-
-    bench = subprocess.run(
-        cutout_command(
-            "--data-dir",
-            str(pipeline.data),
-            "bench",
-            "removebg",
-            "--url",
-            pipeline.url,
-            "--rounds",
-            "3",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert bench.returncode == 0, bench.stderr
-    summary = json.loads(bench.stdout.strip().splitlines()[-1])
-    assert summary["rounds"] == 3 and summary["sync_p50_s"] > 0

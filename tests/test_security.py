@@ -176,7 +176,6 @@ def test_idempotency_keys_of_two_anonymous_clients_never_collide(stack: Pipeline
     assert_stack_healthy(stack)
 
 
-
 def test_an_idempotent_job_id_cannot_be_computed_without_the_server_secret() -> None:
     """Ids are read capabilities: knowing the tenant and its Idempotency-Key is not enough
     to derive one (the id is keyed with the server's pepper)."""

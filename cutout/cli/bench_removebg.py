@@ -23,6 +23,8 @@ from cutout.cli.local_key import local_key
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 
+ROUND_LIMIT_S = 120
+
 
 def _async_round(url: str, token: str, photo: bytes, poll_s: float) -> float:
     headers = {"X-API-Key": token}
@@ -36,6 +38,8 @@ def _async_round(url: str, token: str, photo: bytes, poll_s: float) -> float:
     response.raise_for_status()
     job = response.json()
     while job["state"] not in ("done", "failed"):
+        if time.perf_counter() - started > ROUND_LIMIT_S:
+            raise click.ClickException(f"job {job['id']} not finished in {ROUND_LIMIT_S} s")
         time.sleep(poll_s)
         job = requests.get(f"{url}/v1/jobs/{job['id']}", headers=headers, timeout=60).json()
     if job["state"] != "done":
