@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     UPLOAD_NOT_FOUND = "upload_not_found"
     UPLOAD_USED = "upload_used"  # 409: a direct-upload URL works once (a second PUT)
     JOB_NOT_FOUND = "job_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
     INVALID_KEY = "invalid_key"
@@ -130,5 +131,5 @@ class ErrorCode(StrEnum):
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # e.g. a queued job of a batch its owner cancelled
     WORKER_FAILED = "worker_failed"

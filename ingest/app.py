@@ -27,6 +27,7 @@ from cutout.scaling import ScaleResult
 from cutout.settings import Settings
 from ingest.admission import Admission
 from ingest.auth import KeyRing, SchedulerAuth
+from ingest.batches import BatchService
 from ingest.cors import Cors, KnownOrigins, OriginNotAllowed, deployment_origins, origin_of
 from ingest.errors import ApiError, error_body
 from ingest.models import (
@@ -55,6 +56,7 @@ class IngestApp:
     ) -> None:
         self.settings = settings
         self.service = IngestService(settings, backends)
+        self.batches = BatchService(backends)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.admission = Admission(settings, backends)
         self.removebg = RemoveBgEndpoint(settings, self.service, self.keys, self.admission)
@@ -177,6 +179,16 @@ class IngestApp:
         return _json(
             {"jobs": [self.service.present(j) for j in page.jobs], "next_cursor": page.next_cursor}
         )
+
+    # -- batches (a backfill's jobs: like listing, for secret keys) ---------------------
+
+    def on_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
+        tenant.check_listing()
+        return _json(self.batches.summary(tenant.id, batch_id))
+
+    def on_cancel_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
+        tenant.check_listing()
+        return _json(self.batches.cancel(tenant.id, batch_id))
 
     def on_new_upload(self, request: Request, tenant: Tenant, parsed: UploadQuery) -> Response:
         return _json(self.service.new_upload(parsed.content_type), 201)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cutout import lifecycle
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
@@ -191,10 +191,14 @@ class BatchRunner:
         return kept, alphas, seconds
 
     def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+        """Alphas for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.pipeline.segmenter()
+        ready = [(results.input_identity(i.job), i.rgb) for i in items if i.rgb is not None]
         with self.pipeline.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
+            alphas = self.pipeline.memo.segment(
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.segment
+            )
             return alphas, _since(mark)
 
     def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:

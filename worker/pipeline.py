@@ -18,6 +18,7 @@ from cutout.errors import ConfigurationError
 from cutout.integrity import read_content_addressed
 from cutout.settings import Settings
 from worker.budget import PixelBudget
+from worker.coalesce import AlphaMemo
 from worker.decode import decode_image
 from worker.render import Renderer
 from worker.segmenters.base import Segmenter, build_segmenter
@@ -66,6 +67,7 @@ class Pipeline:
         )
         self.budget = PixelBudget(settings.memory_budget_mp * 1_000_000)
         self.device_lock = threading.Lock()
+        self.memo = AlphaMemo()  # identical inputs share one model pass (worker/coalesce.py)
 
     def segmenter(self) -> Segmenter:
         """The model, once built (blocks until then); raises the start-up error if not."""

@@ -77,11 +77,30 @@ class Api:
                     f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
                 )
 
-        return self._body(self._flow_controlled(post, f"submitting {path.name}"))
+        return self.body(self._flow_controlled(post, f"submitting {path.name}"))
+
+    def send_photo(
+        self, data: bytes, name: str, fields: dict[str, Any], headers: dict[str, str]
+    ) -> requests.Response:
+        """``POST /v1/jobs`` with the photo's bytes, waiting out flow control; the answer
+        as it came (a backfill records a refused item and goes on)."""
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        url = f"{self.base_url}/v1/jobs"
+
+        def post() -> requests.Response:
+            files = {"file": (name, data, mime)}
+            return self.session.post(url, files=files, data=fields, headers=headers)
+
+        return self._flow_controlled(post, f"submitting {name}")
+
+    def call(self, method: str, path: str) -> requests.Response:
+        """Any API request by path, waiting out flow control; the answer as it came."""
+        url = f"{self.base_url}{path}"
+        return self._flow_controlled(lambda: self.session.request(method, url), path)
 
     def _submit_direct(self, path: Path, mime: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Upload straight to storage, then make the job from the ``upload_id``."""
-        offer = self._body(
+        offer = self.body(
             self._flow_controlled(
                 lambda: self.session.post(
                     f"{self.base_url}/v1/uploads", params={"content_type": mime}
@@ -97,7 +116,7 @@ class Api:
                 f"uploading {path.name}: HTTP {put.status_code}: {put.text[:300]}"
             )
         body = {**fields, "upload_id": offer["upload_id"]}
-        return self._body(
+        return self.body(
             self._flow_controlled(
                 lambda: self.session.post(f"{self.base_url}/v1/jobs", json=body),
                 f"submitting {path.name}",
@@ -106,7 +125,7 @@ class Api:
 
     def job(self, job_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/v1/jobs/{job_id}"
-        return self._body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
+        return self.body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
 
     def _flow_controlled(
         self, send: Callable[[], requests.Response], what: str
@@ -129,8 +148,12 @@ class Api:
             self._sleep(delay)
             waited += delay
 
+    def absolute(self, url: str) -> str:
+        """A result URL as given (signed, absolute) or relative to the API."""
+        return url if "://" in url else self.base_url + url
+
     def download(self, url: str, dest: Path) -> None:
-        response = self.session.get(url if "://" in url else self.base_url + url)
+        response = self.session.get(self.absolute(url))
         response.raise_for_status()
         dest.write_bytes(response.content)
 
@@ -143,7 +166,8 @@ class Api:
             time.sleep(0.5)
 
     @staticmethod
-    def _body(response: requests.Response) -> dict[str, Any]:
+    def body(response: requests.Response) -> dict[str, Any]:
+        """The answer's JSON, or a :class:`click.ClickException` naming its error."""
         try:
             body = response.json()
         except ValueError as exc:
@@ -156,7 +180,7 @@ class Api:
         return body
 
 
-def _api(
+def open_api(
     settings: Settings,
     url: str | None,
     api_key: str | None,
@@ -170,7 +194,7 @@ def _api(
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
-_key_option = click.option(
+key_option = click.option(
     "--api-key",
     envvar="CUTOUT_API_KEY",
     help="[env CUTOUT_API_KEY; default on loopback: the key `cutout up` minted]",
@@ -203,7 +227,7 @@ _key_option = click.option(
     help="bytes; a larger photo goes by direct upload (Cloud Run caps bodies at 32 MiB)",
 )
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def submit(
     settings: Settings,
@@ -222,7 +246,7 @@ def submit(
 ) -> None:
     """Submit photos; print one JSON line per job. Waits out 429/503 answers; photos
     above --direct-upload-above go straight to storage."""
-    api = _api(settings, url, api_key, max_wait, direct_upload_above)
+    api = open_api(settings, url, api_key, max_wait, direct_upload_above)
     fields = {"effects": effects, "format": fmt, "priority": priority}
     if params:
         fields["params"] = params
@@ -249,8 +273,8 @@ def submit(
 @click.command()
 @click.argument("job_id")
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def status(settings: Settings, job_id: str, url: str | None, api_key: str | None) -> None:
     """Print a job as JSON."""
-    click.echo(json.dumps(_api(settings, url, api_key).job(job_id), indent=2))
+    click.echo(json.dumps(open_api(settings, url, api_key).job(job_id), indent=2))

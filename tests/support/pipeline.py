@@ -63,25 +63,25 @@ def cutout_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cutout", *args]
 
 
-def run_pipeline(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Pipeline]:
+def run_pipeline(
+    tmp_path: Path, env: dict[str, str] | None = None, up_args: tuple[str, ...] = ()
+) -> Iterator[Pipeline]:
     """Start ``cutout up`` on a free port (fallback segmenter: HOME has no weights, and
-    workers exit after 3 s idle). Afterwards, stop it as a user would (SIGTERM), then kill
-    anything of it still alive: ingest runs in a process group of its own."""
+    workers exit after 3 s idle), with ``up_args`` added to ``up`` and ``env`` to its
+    environment. Afterwards, stop it as a user would (SIGTERM), then kill anything of it
+    still alive: ingest runs in a process group of its own."""
     port = free_port()
     log = tmp_path / "up.log"
+    base = {**os.environ, "HOME": str(tmp_path / "home"), "CUTOUT_IDLE_EXIT_S": "3"}
+    command = ("--data-dir", str(tmp_path / "data"), "up", "--port", str(port), *up_args)
     with log.open("w") as out:
         process = subprocess.Popen(
-            cutout_command("--data-dir", str(tmp_path / "data"), "up", "--port", str(port)),
+            cutout_command(*command),
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
-            env={
-                **os.environ,
-                "HOME": str(tmp_path / "home"),
-                "CUTOUT_IDLE_EXIT_S": "3",
-                **(env or {}),
-            },
+            env={**base, **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

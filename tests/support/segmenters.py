@@ -3,6 +3,7 @@ alpha is a soft ellipse, so results are checkable without any weights."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -44,9 +45,26 @@ class SlowSegmenter(EllipseSegmenter):
         return super().segment(images)
 
 
+class CountingSegmenter(EllipseSegmenter):
+    """The ellipse, appending one line per image it is given (the sha256 of its pixels)
+    to the file :data:`COUNT_LOG_VARIABLE` names: how a test counts model passes in a
+    separately started ``cutout up`` and its workers."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        lines = "".join(hashlib.sha256(image.tobytes()).hexdigest() + "\n" for image in images)
+        with open(os.environ[COUNT_LOG_VARIABLE], "a") as fh:
+            fh.write(lines)
+        return super().segment(images)
+
+
+COUNT_LOG_VARIABLE = "TEST_SEGMENT_PASSES_LOG"
 SLOW_S = 3.0
 #: What :func:`child_env` registers in child processes.
-FOR_CHILDREN = {"test-ellipse": EllipseSegmenter, "test-slow": SlowSegmenter}
+FOR_CHILDREN = {
+    "test-ellipse": EllipseSegmenter,
+    "test-slow": SlowSegmenter,
+    "test-counting": CountingSegmenter,
+}
 _ROOT = Path(__file__).resolve().parents[2]
 
 
