@@ -170,6 +170,20 @@ class Settings(BaseModel):
         4.0, gt=0, description="jobs/s the workers clear: the Retry-After estimate of a 503"
     )
 
+    # the remove.bg-compatible route (ingest/removebg/): a synchronous wait per request
+    removebg_wait_s: float = Field(
+        30.0, gt=0, le=300, description="the longest POST /v1.0/removebg waits for its job"
+    )
+    removebg_max_waits: int = Field(16, ge=1, description="concurrent waits per instance")
+    removebg_max_waits_per_key: int = Field(4, ge=1, description="concurrent waits per key")
+
+    # fetching image_url / bg_image_url (ingest/fetch.py)
+    fetch_allow_http: bool = Field(False, description="also fetch plain http:// URLs")
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, le=60, description="a whole fetch, redirects included"
+    )
+    fetch_max_redirects: int = Field(3, ge=0, le=10)
+
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""
     gcp_region: str = "us-central1"

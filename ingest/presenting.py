@@ -1,4 +1,5 @@
-"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out.
+"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out;
+and the JSON answer every route writes.
 
 Each effect's result comes in up to two renditions: ``displays`` (small lossy WebP for
 showing at once; present first) and ``results`` (the full-resolution one in the job's
@@ -7,8 +8,11 @@ format, the one to download). ``display`` says what the display rendition is (or
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+
+from werkzeug.wrappers import Response
 
 from cutout.job import EffectResult, Job
 
@@ -50,3 +54,13 @@ def _result(result: EffectResult, url: Callable[[str], str]) -> dict[str, Any]:
         "height": result.height,
         "bytes": result.bytes,
     }
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON answer: every route's body that is not an image or the page."""
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

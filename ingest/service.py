@@ -19,7 +19,7 @@ from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
-from cutout.imaging import inspect_image
+from cutout.imaging import ImageInfo, inspect_image
 from cutout.integrity import content_digest, content_key
 from cutout.job import (
     ClientInfo,
@@ -96,21 +96,10 @@ class IngestService:
             if replay is not None:
                 return replay
 
-        # Bound to the job by content (cutout/integrity.py): a direct upload is copied to
-        # its content address, so later writes to the upload's own key change nothing.
-        input_key = content_key(sha256)
-        self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
         job = Job(
             id=job_id,
             priority=sub.priority,
-            input=InputInfo(
-                key=input_key,
-                sha256=sha256,
-                width=info.width,
-                height=info.height,
-                format=info.format,
-                bytes=len(data),
-            ),
+            input=self._store_input(data, info, sha256),
             effects=requests,
             output=sub.output,
             display=self.settings.display if sub.display else None,
@@ -140,6 +129,20 @@ class IngestService:
             extra={"fields": {"job_id": job.id, "cached": job.state is JobState.DONE}},
         )
         return Accepted(job=job, cached=job.state is JobState.DONE, replayed=False)
+
+    def _store_input(self, data: bytes, info: ImageInfo, sha256: str) -> InputInfo:
+        """Bound to the job by content (cutout/integrity.py): a direct upload is copied to
+        its content address, so later writes to the upload's own key change nothing."""
+        key = content_key(sha256)
+        self.backends.blobs.put(key, data, content_type=info.mime, if_absent=True)
+        return InputInfo(
+            key=key,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+            format=info.format,
+            bytes=len(data),
+        )
 
     def validate_effects(self, requested: list[tuple[str, dict[str, Any]]]) -> list[EffectRequest]:
         """Canonical effect requests, or an :class:`InvalidInput` naming the bad one."""

@@ -45,6 +45,7 @@ from worker.budget import chunks
 from worker.decode import decode_image
 from worker.pipeline import Pipeline
 from worker.segmenters.base import Matte
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,10 @@ class BatchRunner:
             data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
         except NotFound as exc:
             raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
-        item.stages["fetch"] = _since(mark)
+        item.stages["fetch"] = since(mark)
         mark = time.perf_counter()
         rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = _since(mark)
+        item.stages["decode"] = since(mark)
         return rgb
 
     def _segment_batch(
@@ -202,7 +203,7 @@ class BatchRunner:
             alphas = self.pipeline.memo.segment(
                 [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.mattes
             )
-            return alphas, _since(mark)
+            return alphas, since(mark)
 
     def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
@@ -319,7 +320,3 @@ def _log_failure(job_id: str, doing: str, exc: BaseException) -> None:
         log.warning("job %s: %s failed; will retry: %s", job_id, doing, exc)
     else:
         log.error("job %s: %s failed; will retry", job_id, doing, exc_info=exc)
-
-
-def _since(mark: float) -> float:
-    return round(time.perf_counter() - mark, 4)

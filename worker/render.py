@@ -35,6 +35,7 @@ from cutout.metrics import submitted_at
 from worker.compose import compose_cutout
 from worker.encode import encode
 from worker.segmenters.base import Matte
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Renderer:
             small = shrink_to(rgb, job.display.scale(*rgb.shape[:2]))
             full_shape = (rgb.shape[0], rgb.shape[1])
             failed |= self._rendition(job, small, matte, second, full_shape, displays, out)
-            out.stages["display"] = _since(wall)
+            out.stages["display"] = since(wall)
             out.stages["display_cpu"] = round(time.process_time() - cpu, 4)
         fulls = [p for p in todo if p.rendition is results.FULL and p.effect not in failed]
         if fulls:
@@ -106,7 +107,7 @@ class Renderer:
         prefix = "" if todo[0].rendition is results.FULL else f"{todo[0].rendition.value}."
         mark = time.perf_counter()
         alpha = matte.at(*rgb.shape[:2])
-        out.stages[f"{prefix}matte"] = _since(mark)
+        out.stages[f"{prefix}matte"] = since(mark)
         mark = time.perf_counter()
         rgba = compose_cutout(
             rgb,
@@ -115,7 +116,7 @@ class Renderer:
             device=self.device,
             foreground_scale=1.0 if full_shape is None else DISPLAY_FOREGROUND_SCALE,
         )
-        out.stages[f"{prefix}compose"] = _since(mark)
+        out.stages[f"{prefix}compose"] = since(mark)
         wanted = {planned.index: planned for planned in todo}
         needed = sorted({i for planned in todo for i in planned.chain})
         steps = [(job.effects[i].name, job.effects[i].params) for i in needed]
@@ -179,7 +180,7 @@ class Renderer:
             encoded = encode(image, planned.output, webp_method=method)
         except Exception as exc:
             raise EffectFailed(f"encoding {planned.effect}: {type(exc).__name__}: {exc}") from exc
-        stages = {f"{prefix}encode.{planned.effect}": _since(mark)}
+        stages = {f"{prefix}encode.{planned.effect}": since(mark)}
         mark = time.perf_counter()
         result, written = results.store(
             self.backends.blobs,
@@ -189,7 +190,7 @@ class Renderer:
             width=encoded.width,
             height=encoded.height,
         )
-        stages[f"{prefix}store.{planned.effect}"] = _since(mark)
+        stages[f"{prefix}store.{planned.effect}"] = since(mark)
         if written:
             result = result.model_copy(update={"seconds": sum(stages.values())})
         recorded_at = utcnow()
@@ -255,7 +256,3 @@ def _name(planned: results.PlannedResult) -> str:
     if planned.rendition is results.FULL:
         return planned.effect
     return f"{planned.rendition.value}.{planned.effect}"
-
-
-def _since(mark: float) -> float:
-    return round(time.perf_counter() - mark, 4)
