@@ -46,7 +46,7 @@ def main(runs: int) -> None:
     rgb = photo_like(4032, 3024, seed=3)
     work = Path(tempfile.mkdtemp(prefix="cutout-ov-"))
     weights = save_random_checkpoint(work / "base.pth", "base", [rgb])
-    settings = Settings(weights=weights, model_mode="base", device="cpu", data_dir=work)
+    settings = Settings(weights=str(weights), model_mode="base", device="cpu", data_dir=work)
     torch_side = InSPyReNetSegmenter(settings)
     ov_side = InSPyReNetSegmenter(settings)
     report: dict[str, object] = {"load": [round(x, 2) for x in os.getloadavg()],
@@ -82,6 +82,7 @@ def main(runs: int) -> None:
             took, alphas[name] = _timed_matte(side, rgb)
             seconds[name].append(round(took, 2))
             sys.stderr.write(f"{name} {took:.2f} s, load {os.getloadavg()[0]:.2f}\n")
+            sys.stderr.flush()
     with torch.inference_mode():
         x = torch_side._resize(rgb)
         small = [s._probabilities(x.clone())[0, 0].numpy() for s in (torch_side, ov_side)]

@@ -44,6 +44,6 @@ def _edge_colours(image: np.ndarray, alpha: np.ndarray, scale: float, device: st
         inline=True,
     )
     colours = image.copy()
-    edge = cv2.compare(alpha, 255, cv2.CMP_LT)
+    edge = cv2.threshold(alpha, 254, 255, cv2.THRESH_BINARY_INV)[1]  # alpha < 255
     cv2.copyTo(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), edge, colours)
     return colours
