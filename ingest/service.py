@@ -31,6 +31,7 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.log_fields import accepted_fields
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
@@ -129,7 +130,7 @@ class IngestService:
         log.info(
             "job %s accepted",
             job.id,
-            extra={"fields": {"job_id": job.id, "cached": job.state is JobState.DONE}},
+            extra={"fields": accepted_fields(job, cached=job.state is JobState.DONE)},
         )
         return Accepted(job=job, cached=job.state is JobState.DONE, replayed=False)
 

@@ -35,6 +35,7 @@ from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
+from cutout.log_fields import finished_fields
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
@@ -220,11 +221,12 @@ class BatchRunner:
             self._handle(item, exc, leases, "recording the outcome")
             return 0
         else:
+            fields = finished_fields(finished, worker_id=self.worker.id)
             log.info(
                 "job %s: %s",
                 job.id,
                 finished.state.value,
-                extra={"fields": {"job_id": job.id, "stages": stages, "attempt": job.attempts}},
+                extra={"fields": {**fields, "stages": stages, "attempt": finished.attempts}},
             )
         self._ack(item.message, leases)
         return 1
@@ -243,9 +245,8 @@ class BatchRunner:
         self._retry(item, exc, leases)
 
     def _fail(self, item: _Item, error: ErrorInfo, leases: LeaseKeeper) -> None:
-        log.warning("job %s: failed: %s: %s", item.job.id, error.code, error.message)
         try:
-            lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
+            failed = lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
         except Conflict:
             log.info("job %s: finished (or cancelled) by someone else first", item.job.id)
         except Exception as exc:
@@ -254,6 +255,13 @@ class BatchRunner:
             _log_failure(item.job.id, "recording the failure", exc)
             self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
             return
+        log.warning(
+            "job %s: failed: %s: %s",
+            item.job.id,
+            error.code,
+            error.message,
+            extra={"fields": finished_fields(failed, worker_id=self.worker.id)},
+        )
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:

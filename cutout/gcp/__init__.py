@@ -6,6 +6,7 @@ the cloud client libraries.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from cutout.errors import ConfigurationError
@@ -67,7 +68,10 @@ def open_gcp_backends(settings: Settings) -> Backends:
     else:
         starter = CloudRunJob(job_name=worker_job_name(settings), jobs_client=clients.jobs)
     launcher = FirestoreLauncher(
-        clients.firestore, collection=settings.workers_collection, starter=starter
+        clients.firestore,
+        collection=settings.workers_collection,
+        starter=starter,
+        keep_lives=timedelta(days=settings.job_ttl_days),
     )
     if emulators.pubsub:
         policy = Policy(settings.lease_s, settings.max_attempts, settings.retry_base_s)
