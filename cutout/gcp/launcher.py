@@ -100,7 +100,12 @@ class FirestoreLauncher(Launcher):
             ref.set(document)
 
     def lives(
-        self, since: datetime, until: datetime, *, limit: int = MAX_LIVES_LIMIT
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
     ) -> list[WorkerLife]:
         """One range query on ``started`` (its automatic single-field index)."""
         check_lives_limit(limit)
@@ -109,8 +114,11 @@ class FirestoreLauncher(Launcher):
             .where(filter=FieldFilter("started", "<", until))
             .order_by("started")
             .order_by(FieldPath.document_id())
-            .limit(limit)
         )
+        if after is not None:
+            ref = self._lives.document(check_document_id(after.worker_id, "worker id"))
+            query = query.start_after({"started": after.started, FieldPath.document_id(): ref})
+        query = query.limit(limit)
         with translated("listing worker lives"):
             documents = [s.to_dict() or {} for s in query.stream()]
         return [

@@ -106,15 +106,22 @@ class LocalLauncher(Launcher):
             )
 
     def lives(
-        self, since: datetime, until: datetime, *, limit: int = MAX_LIVES_LIMIT
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
     ) -> list[WorkerLife]:
         check_lives_limit(limit)
+        sql = "SELECT doc FROM worker_lives WHERE started >= ? AND started < ?"
+        params: list[object] = [since.timestamp(), until.timestamp()]
+        if after is not None:
+            sql += " AND (started > ? OR (started = ? AND worker_id > ?))"
+            params += [after.started.timestamp(), after.started.timestamp(), after.worker_id]
         with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT doc FROM worker_lives WHERE started >= ? AND started < ?"
-                " ORDER BY started, worker_id LIMIT ?",
-                (since.timestamp(), until.timestamp(), limit),
-            ).fetchall()
+            rows = conn.execute(sql + " ORDER BY started, worker_id LIMIT ?", (*params, limit))
+            rows = rows.fetchall()
         return [WorkerLife.model_validate_json(row["doc"]) for row in rows]
 
     def failures(self, *, max_age_s: float) -> list[WorkerFailure]:

@@ -81,11 +81,16 @@ class Launcher(ABC):
 
     @abstractmethod
     def lives(
-        self, since: datetime, until: datetime, *, limit: int = MAX_LIVES_LIMIT
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
     ) -> list[WorkerLife]:
         """The records of workers started in ``[since, until)``, oldest first (ties:
-        ``worker_id``), at most ``limit`` (1 to :data:`MAX_LIVES_LIMIT`); page on by
-        calling again with ``since`` just after the last one's ``started``."""
+        ``worker_id``), at most ``limit`` (1 to :data:`MAX_LIVES_LIMIT`), strictly after
+        ``after`` in that order (the last record of the previous page)."""
 
     @abstractmethod
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:

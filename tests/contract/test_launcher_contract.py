@@ -200,5 +200,14 @@ def test_lives_are_listed_by_start_in_a_window_oldest_first_and_bounded(
     assert [w.worker_id for w in window] == ["b", "a"]
     everyone = launcher.lives(now - timedelta(days=1), now + timedelta(seconds=1), limit=3)
     assert [w.worker_id for w in everyone] == ["old", "b", "a"]
+    rest = launcher.lives(now - timedelta(days=1), now, after=everyone[-1])
+    assert [w.worker_id for w in rest] == ["new"]
+    tied = [everyone[0].model_copy(update={"worker_id": f"t{i}"}) for i in range(3)]
+    for w in tied:
+        launcher.record_life(w)
+    after_old = launcher.lives(now - timedelta(days=1), now, after=everyone[0], limit=2)
+    assert [w.worker_id for w in after_old] == ["t0", "t1"]  # same start: by worker id
+    after_t1 = launcher.lives(now - timedelta(days=1), now, after=after_old[1], limit=2)
+    assert [w.worker_id for w in after_t1] == ["t2", "b"]
     with pytest.raises(ValueError):
         launcher.lives(now - timedelta(days=1), now, limit=0)
