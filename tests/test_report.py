@@ -13,45 +13,23 @@ from click.testing import CliRunner
 from cutout.backends import open_backends
 from cutout.cli.main import cli
 from cutout.cli.report import parse_moment
-from cutout.job import JobState, Priority
+from cutout.job import Job
 from cutout.prices import load_prices
 from cutout.report import read_lives
 from cutout.settings import Settings
 from cutout.summary import summarize
-from tests.support.records import T0, at, job, life
+from cutout.worker_life import WorkerLife
+from tests.support.records import T0, at, job, life, sample
 
 WINDOW = ["--since", T0.isoformat(), "--until", (T0.replace(hour=10)).isoformat()]
 
 
-def _records() -> tuple[list, list]:
-    jobs = [
-        job(
-            queued=5.0,
-            started=21.0,
-            finished=30.0,
-            worker="a",
-            cold=True,
-            results={"color": 28.0},
-            priority=Priority.HIGH,
-            key="shop",
-        ),
-        job(queued=40.0, started=41.0, finished=50.0, worker="a", results={"color": 49.0}),
-        job(
-            queued=60.0,
-            started=61.0,
-            finished=62.0,
-            worker="a",
-            state=JobState.FAILED,
-            error="image_corrupt",
-            priority=Priority.BATCH,
-        ),
-        job(queued=-60.0, started=1.0, finished=3.0, worker="a"),  # before the window
-    ]
-    lives = [
-        life("a", started=0.0, ready=20.0, ended=400.0, busy=30.0, served=3, reason="idle"),
-        life("idle", started=100.0, ready=120.0, ended=300.0, reason="idle"),
-        life("later", started=7200.0, ready=7210.0),  # after the window
-    ]
+def _records() -> tuple[list[Job], list[WorkerLife]]:
+    """The sample hour, plus a job submitted before the window and a worker started
+    after it."""
+    jobs, lives = sample()
+    jobs.append(job(queued=-60.0, started=1.0, finished=3.0, worker="a"))
+    lives.append(life("later", started=7200.0, ready=7210.0))
     return jobs, lives
 
 
@@ -79,8 +57,9 @@ def test_the_report_prints_a_table_and_the_summary_of_the_window(
     jobs, lives = _records()
     until = at(3600.0)
     assert until is not None
-    expected = summarize(jobs[:3], lives[:2], until=until, prices=load_prices())
-    assert summary["jobs"] == 3 and summary["workers_started"] == 2
+    expected = summarize(jobs[:4], lives[:2], until=until, prices=load_prices())
+    assert summary["jobs"] == 4 and summary["workers_started"] == 2
+    assert summary["cache_hit_rate"] == expected["cache_hit_rate"] == 0.25
     assert summary["to_done_s"] == expected["to_done_s"]
     assert summary["busy_share"] == pytest.approx(expected["busy_share"])
     assert summary["errors_by_code"] == {"image_corrupt": 1}

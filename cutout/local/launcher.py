@@ -120,8 +120,8 @@ class LocalLauncher(Launcher):
             sql += " AND (started > ? OR (started = ? AND worker_id > ?))"
             params += [after.started.timestamp(), after.started.timestamp(), after.worker_id]
         with self._db.read() as conn:
-            rows = conn.execute(sql + " ORDER BY started, worker_id LIMIT ?", (*params, limit))
-            rows = rows.fetchall()
+            query = sql + " ORDER BY started, worker_id LIMIT ?"
+            rows = conn.execute(query, (*params, limit)).fetchall()
         return [WorkerLife.model_validate_json(row["doc"]) for row in rows]
 
     def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
