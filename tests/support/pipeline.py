@@ -51,10 +51,11 @@ def cutout_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cutout", *args]
 
 
-def run_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+def run_pipeline(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Pipeline]:
     """Start ``cutout up`` on a free port (fallback segmenter: HOME has no weights, and
-    workers exit after 3 s idle). Afterwards, stop it as a user would (SIGTERM), then kill
-    anything of it still alive: ingest runs in a process group of its own."""
+    workers exit after 3 s idle; ``env`` adds or overrides variables). Afterwards, stop
+    it as a user would (SIGTERM), then kill anything of it still alive: ingest runs in a
+    process group of its own."""
     port = free_port()
     log = tmp_path / "up.log"
     with log.open("w") as out:
@@ -64,7 +65,12 @@ def run_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
-            env={**os.environ, "HOME": str(tmp_path / "home"), "CUTOUT_IDLE_EXIT_S": "3"},
+            env={
+                **os.environ,
+                "HOME": str(tmp_path / "home"),
+                "CUTOUT_IDLE_EXIT_S": "3",
+                **(env or {}),
+            },
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -26,7 +26,14 @@ from worker.plan.runs import DEFAULT_TARGET_P95_S, legacy, simulate, spread, swe
 from worker.plan.sim import Fleet
 from worker.plan.traffic import Arrival, Burst, Traffic, read_trace
 
-_FLEET = ("idle_exit_s", "max_workers", "batch_size", "jobs_per_worker", "batch_wait_s")
+_FLEET = (
+    "idle_exit_s",
+    "max_workers",
+    "batch_size",
+    "jobs_per_worker",
+    "batch_wait_s",
+    "start_window_s",
+)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -139,6 +146,7 @@ def _legacy_table(result: dict[str, Any]) -> str:
 @click.option("--batch-size", type=int)
 @click.option("--jobs-per-worker", type=int)
 @click.option("--batch-wait-s", type=float)
+@click.option("--start-window-s", type=float, help="how long a start counts as on its way")
 @click.option("--measured-since", help="learn start-up and service times from the records")
 @click.option("--measured-until", help="end of that window [default: now]")
 @click.option("--seeds", type=click.IntRange(min=1), help="[100 for legacy, else 20]")

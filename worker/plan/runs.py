@@ -21,6 +21,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "p50_s": lambda s: s["to_done_s"]["p50"],
     "p95_s": lambda s: s["to_done_s"]["p95"],
     "p99_s": lambda s: s["to_done_s"]["p99"],
+    "cold_starts": lambda s: s["cold_starts"],
     "cold_start_share": lambda s: s["cold_start_share"],
     "busy_share": lambda s: s["busy_share"],
     "workers_started": lambda s: s["workers_started"],
