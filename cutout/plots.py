@@ -64,9 +64,12 @@ def plot_records(
     alive += [(minutes(w.ended or until), -1) for w in lives]
     waiting = [(minutes(metrics.submitted_at(j)), 1) for j in jobs]
     waiting += [(minutes(j.timings.finished_at or until), -1) for j in jobs]
-    for events, label in ((alive, "workers alive"), (waiting, "jobs in the system")):
-        xs, ys = _steps(events)
-        timeline.step(xs, ys, where="post", label=label)
+    xs, ys = _steps(waiting)
+    timeline.step(
+        xs, ys, where="post", label="jobs in the system", color="C1", alpha=0.6, linewidth=0.8
+    )
+    xs, ys = _steps(alive)
+    timeline.step(xs, ys, where="post", label="workers alive", color="C0", linewidth=2.2)
     timeline.set_xlabel("minutes")
     timeline.set_title("workers alive vs jobs")
     timeline.grid(True, alpha=0.3)

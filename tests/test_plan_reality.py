@@ -93,8 +93,12 @@ def test_the_planner_predicts_the_real_stack(stack: Pipeline, tmp_path: Path) ->
     until = utcnow()
     window = ["--since", since.isoformat(), "--until", until.isoformat()]
 
-    reported = CliRunner().invoke(cli, ["--data-dir", str(stack.data), "report", *window])
+    plot = tmp_path / "report.png"
+    reported = CliRunner().invoke(
+        cli, ["--data-dir", str(stack.data), "report", *window, "--plot", str(plot)]
+    )
     assert reported.exit_code == 0, reported.output
+    assert plot.stat().st_size > 10_000
     real = json.loads(reported.stdout.splitlines()[-1])
     assert real["jobs"] == len(arrivals) >= 100
     assert real["workers_started"] >= 5 and real["cold_starts"] >= 5, json.dumps(real)[:600]

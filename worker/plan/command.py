@@ -22,7 +22,15 @@ from cutout.report import read_window, table
 from cutout.settings import Settings
 from worker.plan.legacy import legacy_traffic, ours_fleet
 from worker.plan.measure import measured_fleet
-from worker.plan.runs import DEFAULT_TARGET_P95_S, legacy, simulate, spread, sweep
+from worker.plan.records import T0, at
+from worker.plan.runs import (
+    DEFAULT_TARGET_P95_S,
+    legacy,
+    simulate,
+    simulate_run,
+    spread,
+    sweep,
+)
 from worker.plan.sim import Fleet
 from worker.plan.traffic import Arrival, Burst, Traffic, read_trace
 
@@ -213,8 +221,22 @@ def _run(settings: Settings, o: dict[str, Any], prices: Any) -> None:
         result = legacy(seeds, prices)
         click.echo(_legacy_table(result))
     else:
-        runs = [simulate(fleet, traffic, seed, prices) for seed in range(seeds)]
+        first = simulate_run(fleet, traffic, 0)
+        runs = [first.summary(prices)]
+        runs += [simulate(fleet, traffic, seed, prices) for seed in range(1, seeds)]
         result = {"seeds": seeds, "first_seed": runs[0], "spread": spread(runs)}
         click.echo(table(runs[0]))
+        if o["plot"]:
+            from cutout.plots import plot_records
+
+            jobs, lives = first.records
+            plot_records(
+                jobs,
+                lives,
+                since=T0,
+                until=at(first.end_s) or T0,
+                path=o["plot"],
+                title="cutout plan: one simulated run (seed 0)",
+            )
     result["fleet"] = dataclasses.asdict(fleet)
     click.echo(json.dumps(result, sort_keys=True, default=str))

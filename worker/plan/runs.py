@@ -13,6 +13,7 @@ import numpy as np
 
 from cutout.prices import PriceTable
 from worker.plan.legacy import MEASURED, OldDesign, legacy_traffic, old_summary, ours_fleet
+from worker.plan.records import SimRun
 from worker.plan.sim import Fleet, Simulation
 from worker.plan.traffic import Arrival, Traffic
 
@@ -48,16 +49,21 @@ def spread(summaries: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | N
     return out
 
 
-def simulate(
-    fleet: Fleet, traffic: Traffic | Sequence[Arrival], seed: int, prices: PriceTable
-) -> dict[str, Any]:
+def simulate_run(fleet: Fleet, traffic: Traffic | Sequence[Arrival], seed: int) -> SimRun:
     """One seeded run of cutout's design: a fresh draw of ``traffic`` (or the trace as it
     is) and of the start-up times."""
     if isinstance(traffic, Traffic):
         arrivals = traffic.arrivals(np.random.default_rng([seed, 1]))
     else:
         arrivals = list(traffic)
-    return Simulation(fleet, arrivals, seed).run().summary(prices)
+    return Simulation(fleet, arrivals, seed).run()
+
+
+def simulate(
+    fleet: Fleet, traffic: Traffic | Sequence[Arrival], seed: int, prices: PriceTable
+) -> dict[str, Any]:
+    """The summary of :func:`simulate_run`."""
+    return simulate_run(fleet, traffic, seed).summary(prices)
 
 
 def legacy(seeds: int, prices: PriceTable, **settings: Any) -> dict[str, Any]:
