@@ -9,6 +9,7 @@ the job id and its priority. Every adapter stores the JSON form of :class:`Job`
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import uuid
@@ -201,10 +202,13 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def idempotent_job_id(key_id: str, idempotency_key: str) -> str:
-    """A job id derived from the client's idempotency key, so that creating the job twice
-    collides in the status store instead of needing a separate index."""
-    return _digest({"client": key_id, "idempotency_key": idempotency_key})[:32]
+def idempotent_job_id(secret: bytes, tenant_id: str, idempotency_key: str) -> str:
+    """A job id derived from the tenant and its idempotency key, so that creating the job
+    twice collides in the status store instead of needing a separate index. Keyed with a
+    server secret: ids stay unguessable (they are read capabilities for anonymous and
+    publishable callers) even to someone who knows the tenant and the key."""
+    canonical = json.dumps({"client": tenant_id, "idempotency_key": idempotency_key})
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def request_fingerprint(

@@ -4,9 +4,11 @@ contract) see the same names and types from ingest and worker alike."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cutout import metrics
+from cutout.codes import ErrorCode
 from cutout.job import Job
 
 
@@ -46,3 +48,18 @@ def finished_fields(job: Job, *, worker_id: str, served: bool = True) -> dict[st
     if job.error is not None:
         fields["code"] = job.error.code
     return fields
+
+
+def log_finished(
+    logger: logging.Logger, job: Job, worker_id: str, *, served: bool = True, **extra: Any
+) -> None:
+    """The one line for a job that just finished: ``job <id>: done`` (INFO) or ``job
+    <id>: failed: <code>: <message>`` (WARNING; ERROR for a dead letter), with the
+    :func:`finished_fields` and ``extra``."""
+    fields = {**finished_fields(job, worker_id=worker_id, served=served), **extra}
+    if job.error is None:
+        logger.info("job %s: %s", job.id, job.state.value, extra={"fields": fields})
+        return
+    level = logging.ERROR if job.error.code == ErrorCode.DEAD_LETTERED else logging.WARNING
+    text = "job %s: failed: %s: %s"
+    logger.log(level, text, job.id, job.error.code, job.error.message, extra={"fields": fields})

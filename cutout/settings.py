@@ -62,6 +62,12 @@ class Settings(BaseModel):
         5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description="proxies in front of ingest that append to X-Forwarded-For (Cloud Run: "
+        "1); 0: the header is ignored and the socket's peer is the client",
+    )
     cors_origins: str = Field(
         "", description="comma-separated exact origins granted CORS besides public_url's"
     )
@@ -151,6 +157,20 @@ class Settings(BaseModel):
     backlog_drain_per_s: float = Field(
         4.0, gt=0, description="jobs/s the workers clear: the Retry-After estimate of a 503"
     )
+
+    # the remove.bg-compatible route (ingest/removebg/): a synchronous wait per request
+    removebg_wait_s: float = Field(
+        30.0, gt=0, le=300, description="the longest POST /v1.0/removebg waits for its job"
+    )
+    removebg_max_waits: int = Field(16, ge=1, description="concurrent waits per instance")
+    removebg_max_waits_per_key: int = Field(4, ge=1, description="concurrent waits per key")
+
+    # fetching image_url / bg_image_url (ingest/fetch.py)
+    fetch_allow_http: bool = Field(False, description="also fetch plain http:// URLs")
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, le=60, description="a whole fetch, redirects included"
+    )
+    fetch_max_redirects: int = Field(3, ge=0, le=10)
 
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""

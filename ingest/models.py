@@ -84,11 +84,13 @@ class RequestModel(BaseModel):
 
 
 class JobListQuery(RequestModel):
-    """``GET /v1/jobs``: a caller's jobs, newest first, optionally filtered."""
+    """``GET /v1/jobs``: a caller's jobs, newest first, optionally filtered; ``cursor``
+    is an earlier answer's ``next_cursor`` (the next page)."""
 
     state: JobState | None = None
     batch_id: BatchId | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIST_LIMIT)
+    cursor: str | None = Field(default=None, max_length=512)
 
 
 class UploadQuery(RequestModel):

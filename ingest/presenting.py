@@ -1,9 +1,13 @@
-"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out."""
+"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out;
+and the JSON answer every route writes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+
+from werkzeug.wrappers import Response
 
 from cutout.job import Job
 
@@ -42,3 +46,13 @@ def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
     }
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON answer: every route's body that is not an image or the page."""
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

@@ -119,9 +119,9 @@ EMITTERS = [
         values={"event": "job_finished", "state": "failed"},
     ),
     Emitter(
-        "worker/dead_letters.py _apply: 'job %s: dead-lettered after %d deliveries; marked failed'",
+        "worker/dead_letters.py _apply: 'job %s: failed: dead_lettered: %s'",
         "worker.dead_letters",
-        r"job \w+: dead-lettered.*",
+        r"job \w+: failed: dead_lettered: .*",
         "worker",
         ("jobs_finished", "errors"),
         fields=(*FINISHED, "code"),

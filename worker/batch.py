@@ -10,7 +10,9 @@ their CPU work (decode, compose, effects, encode, storage) with each other's inf
 Every failure is handled by the one error policy (:mod:`cutout.policy`), and every
 message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
-- bad inputs fail their job with the input's error code and are acked;
+- bad inputs fail their job with the input's error code and are acked, among them an
+  input whose bytes no longer hash to the job's sha256 (``input_changed``,
+  cutout/integrity.py), checked before anything is computed or stored from them;
 - anything else that goes wrong with one job hands it back and nacks it with the retry
   backoff; the queue dead-letters it after ``max_attempts`` deliveries. A batch the
   segmenter rejects is segmented one photo at a time, so a poison photo fails alone;
@@ -29,19 +31,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cutout import lifecycle
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
+from cutout.integrity import read_verified
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
-from cutout.log_fields import finished_fields
+from cutout.log_fields import log_finished
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
 from worker.decode import decode_image
 from worker.pipeline import Pipeline
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +158,13 @@ class BatchRunner:
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
         try:
-            data = self.backends.blobs.get(item.job.input.key)
+            data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
         except NotFound as exc:
             raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
-        item.stages["fetch"] = _since(mark)
+        item.stages["fetch"] = since(mark)
         mark = time.perf_counter()
         rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = _since(mark)
+        item.stages["decode"] = since(mark)
         return rgb
 
     def _segment_batch(
@@ -189,11 +193,15 @@ class BatchRunner:
         return kept, alphas, seconds
 
     def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+        """Alphas for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.pipeline.segmenter()
+        ready = [(results.input_identity(i.job), i.rgb) for i in items if i.rgb is not None]
         with self.pipeline.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
-            return alphas, _since(mark)
+            alphas = self.pipeline.memo.segment(
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.segment
+            )
+            return alphas, since(mark)
 
     def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
         job = item.job
@@ -221,13 +229,7 @@ class BatchRunner:
             self._handle(item, exc, leases, "recording the outcome")
             return 0
         else:
-            fields = finished_fields(finished, worker_id=self.worker.id)
-            log.info(
-                "job %s: %s",
-                job.id,
-                finished.state.value,
-                extra={"fields": {**fields, "stages": stages, "attempt": finished.attempts}},
-            )
+            log_finished(log, finished, self.worker.id, stages=stages, attempt=finished.attempts)
         self._ack(item.message, leases)
         return 1
 
@@ -255,13 +257,7 @@ class BatchRunner:
             _log_failure(item.job.id, "recording the failure", exc)
             self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
             return
-        log.warning(
-            "job %s: failed: %s: %s",
-            item.job.id,
-            error.code,
-            error.message,
-            extra={"fields": finished_fields(failed, worker_id=self.worker.id)},
-        )
+        log_finished(log, failed, self.worker.id)
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:
@@ -317,7 +313,3 @@ def _log_failure(job_id: str, doing: str, exc: BaseException) -> None:
         log.warning("job %s: %s failed; will retry: %s", job_id, doing, exc)
     else:
         log.error("job %s: %s failed; will retry", job_id, doing, exc_info=exc)
-
-
-def _since(mark: float) -> float:
-    return round(time.perf_counter() - mark, 4)

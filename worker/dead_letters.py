@@ -14,7 +14,7 @@ import logging
 from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.errors import Conflict, NotFound
-from cutout.log_fields import finished_fields
+from cutout.log_fields import log_finished
 from cutout.policy import Retry, Verdict, classify
 from cutout.ports.queue import Message
 
@@ -57,12 +57,7 @@ def _apply(backends: Backends, message: Message, worker_id: str) -> bool:
             "job %s: dead letter not applied, left for the next drain: %s", message.job_id, exc
         )
         return False
-    log.error(
-        "job %s: dead-lettered after %d deliveries; marked failed",
-        message.job_id,
-        message.attempt,
-        extra={"fields": finished_fields(job, worker_id=worker_id, served=False)},
-    )
+    log_finished(log, job, worker_id, served=False)
     return True
 
 

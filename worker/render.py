@@ -27,6 +27,7 @@ from cutout.job import ErrorInfo, Job, utcnow
 from cutout.metrics import submitted_at
 from worker.compose import compose_cutout
 from worker.encode import encode
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Renderer:
         rgba = compose_cutout(
             rgb, alpha, estimate_foreground=self.estimate_foreground, device=self.device
         )
-        out.stages["compose"] = _since(started)
+        out.stages["compose"] = since(started)
 
         todo = self._missing_results(job, out)
         if not todo:
@@ -124,7 +125,7 @@ class Renderer:
             encoded = encode(image, planned.output)
         except Exception as exc:
             raise EffectFailed(f"encoding {planned.effect}: {type(exc).__name__}: {exc}") from exc
-        stages = {f"encode.{planned.effect}": _since(mark)}
+        stages = {f"encode.{planned.effect}": since(mark)}
         mark = time.perf_counter()
         result, written = results.store(
             self.backends.blobs,
@@ -134,7 +135,7 @@ class Renderer:
             width=encoded.width,
             height=encoded.height,
         )
-        stages[f"store.{planned.effect}"] = _since(mark)
+        stages[f"store.{planned.effect}"] = since(mark)
         if written:
             result = result.model_copy(update={"seconds": sum(stages.values())})
         recorded_at = utcnow()
@@ -181,7 +182,3 @@ def _log_store_failure(job: Job, effect: str, exc: Exception) -> None:
         exc_info=exc,
         extra={"fields": {"job_id": job.id, "effect": effect}},
     )
-
-
-def _since(mark: float) -> float:
-    return round(time.perf_counter() - mark, 4)

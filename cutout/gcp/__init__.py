@@ -7,7 +7,7 @@ the cloud client libraries.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cutout.errors import ConfigurationError
 from cutout.settings import LauncherKind, Settings
@@ -15,6 +15,7 @@ from cutout.worker_processes import WorkerProcesses
 
 if TYPE_CHECKING:
     from cutout.backends import Backends
+    from cutout.gcp.launcher import Starter
 
 
 def open_gcp_backends(settings: Settings) -> Backends:
@@ -31,11 +32,10 @@ def open_gcp_backends(settings: Settings) -> Backends:
     try:
         from cutout.backends import Backends
         from cutout.gcp.clients import EmulatorHosts, connect
-        from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
         from cutout.gcp.firestore import FirestoreStatusStore
         from cutout.gcp.gcs import GcsBlobStore
         from cutout.gcp.keys import FirestoreKeyStore
-        from cutout.gcp.launcher import FirestoreLauncher, Starter
+        from cutout.gcp.launcher import FirestoreLauncher
         from cutout.gcp.pubsub import PubSubJobQueue
         from cutout.gcp.topology import Names, Policy, ensure_topology
     except ImportError as exc:
@@ -62,15 +62,10 @@ def open_gcp_backends(settings: Settings) -> Backends:
         backlog=status.backlog,
         guard_every=settings.batch_guard_every,
     )
-    starter: Starter
-    if settings.launcher is LauncherKind.LOCAL:
-        starter = WorkerProcesses(settings)
-    else:
-        starter = CloudRunJob(job_name=worker_job_name(settings), jobs_client=clients.jobs)
     launcher = FirestoreLauncher(
         clients.firestore,
         collection=settings.workers_collection,
-        starter=starter,
+        starter=_starter(settings, clients.jobs),
         keep_lives=timedelta(days=settings.job_ttl_days),
     )
     if emulators.pubsub:
@@ -80,6 +75,16 @@ def open_gcp_backends(settings: Settings) -> Backends:
         blobs.create_buckets()
     keys = FirestoreKeyStore(clients.firestore, collection=settings.keys_collection)
     return Backends(blobs=blobs, queue=queue, status=status, launcher=launcher, keys=keys)
+
+
+def _starter(settings: Settings, jobs_client: Any) -> Starter:
+    """Who starts workers: Cloud Run job executions, or local processes
+    (``CUTOUT_LAUNCHER=local``)."""
+    if settings.launcher is LauncherKind.LOCAL:
+        return WorkerProcesses(settings)
+    from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
+
+    return CloudRunJob(job_name=worker_job_name(settings), jobs_client=jobs_client)
 
 
 def _check(settings: Settings) -> None:

@@ -176,6 +176,24 @@ class FirestoreStatusStore(StatusStore):
         with translated("querying jobs"):
             return [from_document(s.to_dict()) for s in query.limit(limit).stream()]
 
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        """One count aggregation per state (the emulator and Firestore answer it from the
+        index, without sending the documents)."""
+        base: Any = self._jobs
+        for field, value in (
+            ("client.key_id", where.client_key),
+            ("client.batch_id", where.batch_id),
+        ):
+            if value is not None:
+                base = base.where(filter=FieldFilter(field, "==", value))
+        counts = {}
+        for state in JobState:
+            aggregation: Any = base.where(filter=FieldFilter("state", "==", state.value)).count()
+            with translated(f"counting {state.value} jobs"):
+                result = aggregation.get()
+            counts[state] = int(result[0][0].value)
+        return counts
+
     def backlog(self) -> dict[Priority, int]:
         """Queued or running jobs per priority: the queue depth that scaling reads."""
         counts = {}

@@ -123,6 +123,19 @@ class SqliteStatusStore(StatusStore):
             rows = conn.execute(sql, (*params, limit)).fetchall()
         return [Job.model_validate_json(row["doc"]) for row in rows]
 
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        filters = {"client_key": where.client_key, "batch_id": where.batch_id}
+        given = {f"{column} = ?": str(v) for column, v in filters.items() if v is not None}
+        sql = (
+            f"SELECT state, COUNT(*) AS n FROM jobs WHERE {' AND '.join(given) or '1'}"
+            " GROUP BY state"
+        )
+        counts = dict.fromkeys(JobState, 0)
+        with self._db.read() as conn:
+            for row in conn.execute(sql, tuple(given.values())):
+                counts[JobState(row["state"])] = int(row["n"])
+        return counts
+
     def sweep(self, now: datetime) -> int:
         """Delete at most :data:`SWEEP_BATCH` jobs whose ``expire_at`` is before ``now``
         (what Firestore's TTL policy does on GCP); returns how many. Not part of the port."""

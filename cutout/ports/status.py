@@ -169,6 +169,12 @@ class StatusStore(ABC):
         return Page(jobs[:limit], Position.of(jobs[limit - 1]).encode())
 
     @abstractmethod
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        """How many jobs match ``where`` in each state (``where.state`` is ignored),
+        counted by the store itself (SQLite ``COUNT``, Firestore count aggregation), never
+        by reading the jobs: a 100 000-job batch costs one query per state at most."""
+
+    @abstractmethod
     def _find(self, where: JobFilter, *, limit: int, after: Position | None) -> list[Job]:
         """At most ``limit`` matching jobs in listing order, strictly after ``after``
         (arguments already checked): each adapter's query, behind :meth:`find_page`."""

@@ -255,6 +255,28 @@ def test_find_by_state_client_and_batch(status: StatusStore, make_job: MakeJob) 
     assert jobs == [status.get(ids[20])]
 
 
+def test_counts_by_state_per_client_and_batch(status: StatusStore, make_job: MakeJob) -> None:
+    """A batch's progress is counted by the store (SQLite COUNT, Firestore count
+    aggregation), for the owner's jobs of the batch only."""
+    for client, batch, state in [
+        ("alice", "nightly", JobState.QUEUED),
+        ("alice", "nightly", JobState.QUEUED),
+        ("alice", "nightly", JobState.RUNNING),
+        ("alice", "nightly", JobState.DONE),
+        ("alice", None, JobState.QUEUED),
+        ("bob", "nightly", JobState.QUEUED),
+    ]:
+        job = status.create(make_job(client=ClientInfo(key_id=client, batch_id=batch)))
+        if state is not JobState.QUEUED:
+            status.transition(job.id, [JobState.QUEUED], JobState.RUNNING)
+        if state is JobState.DONE:
+            status.transition(job.id, [JobState.RUNNING], JobState.DONE)
+    counts = status.count_by_state(JobFilter(client_key="alice", batch_id="nightly"))
+    assert counts == {JobState.QUEUED: 2, JobState.RUNNING: 1, JobState.DONE: 1, JobState.FAILED: 0}
+    assert sum(status.count_by_state(JobFilter(batch_id="nightly")).values()) == 5
+    assert sum(status.count_by_state(JobFilter(client_key="carol")).values()) == 0
+
+
 def test_find_limit_has_the_same_bounds_everywhere(status: StatusStore, make_job: MakeJob) -> None:
     status.create(make_job())
     for bad in (0, -1, MAX_FIND_LIMIT + 1):

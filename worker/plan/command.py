@@ -176,9 +176,8 @@ def _run(settings: Settings, o: dict[str, Any], prices: Any) -> None:
     seeds = o["seeds"] or (100 if legacy_run else 20)
     measured = None
     if o["measured_since"]:
-        until = (
-            parse_moment(o["measured_until"], before=utcnow()) if o["measured_until"] else utcnow()
-        )
+        now = utcnow()
+        until = parse_moment(o["measured_until"], before=now) if o["measured_until"] else now
         measured = (parse_moment(o["measured_since"], before=until), until)
     fleet = _fleet(settings if not legacy_run else Settings(), measured, o)
     traffic = (
@@ -194,49 +193,46 @@ def _run(settings: Settings, o: dict[str, Any], prices: Any) -> None:
             o["trace"],
         )
     )
-    result: dict[str, Any]
     if o["sweep_spec"]:
-        name, _, values = o["sweep_spec"].partition("=")
-        result = sweep(
-            fleet,
-            traffic,
-            name,
-            values.split(","),
-            seeds=seeds,
-            prices=prices,
-            target_p95_s=o["target_p95_s"],
-        )
-        click.echo(_sweep_table(result))
-        if o["plot"]:
-            from cutout.plots import plot_sweep
-
-            plot_sweep(
-                result["rows"],
-                name=name,
-                target_p95_s=o["target_p95_s"],
-                path=o["plot"],
-                title=f"cutout plan: {name} sweep ({seeds} seeds)",
-            )
+        result = _swept(fleet, traffic, o, seeds, prices)
     elif legacy_run:
         result = legacy(seeds, prices)
         click.echo(_legacy_table(result))
     else:
-        first = simulate_run(fleet, traffic, 0)
-        runs = [first.summary(prices)]
-        runs += [simulate(fleet, traffic, seed, prices) for seed in range(1, seeds)]
-        result = {"seeds": seeds, "first_seed": runs[0], "spread": spread(runs)}
-        click.echo(table(runs[0]))
-        if o["plot"]:
-            from cutout.plots import plot_records
-
-            jobs, lives = first.records
-            plot_records(
-                jobs,
-                lives,
-                since=T0,
-                until=at(first.end_s) or T0,
-                path=o["plot"],
-                title="cutout plan: one simulated run (seed 0)",
-            )
+        result = _simulated(fleet, traffic, o, seeds, prices)
     result["fleet"] = dataclasses.asdict(fleet)
     click.echo(json.dumps(result, sort_keys=True, default=str))
+
+
+def _swept(
+    fleet: Fleet, traffic: Traffic | list[Arrival], o: dict[str, Any], seeds: int, prices: Any
+) -> dict[str, Any]:
+    name, _, values = o["sweep_spec"].partition("=")
+    target = o["target_p95_s"]
+    result = sweep(
+        fleet, traffic, name, values.split(","), seeds=seeds, prices=prices, target_p95_s=target
+    )
+    click.echo(_sweep_table(result))
+    if o["plot"]:
+        from cutout.plots import plot_sweep
+
+        title = f"cutout plan: {name} sweep ({seeds} seeds)"
+        plot_sweep(result["rows"], name=name, target_p95_s=target, path=o["plot"], title=title)
+    return result
+
+
+def _simulated(
+    fleet: Fleet, traffic: Traffic | list[Arrival], o: dict[str, Any], seeds: int, prices: Any
+) -> dict[str, Any]:
+    first = simulate_run(fleet, traffic, 0)
+    runs = [first.summary(prices)]
+    runs += [simulate(fleet, traffic, seed, prices) for seed in range(1, seeds)]
+    click.echo(table(runs[0]))
+    if o["plot"]:
+        from cutout.plots import plot_records
+
+        jobs, lives = first.records
+        title = "cutout plan: one simulated run (seed 0)"
+        until = at(first.end_s) or T0
+        plot_records(jobs, lives, since=T0, until=until, path=o["plot"], title=title)
+    return {"seeds": seeds, "first_seed": runs[0], "spread": spread(runs)}

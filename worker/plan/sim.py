@@ -146,7 +146,12 @@ class Simulation:
             return
         window = now - timedelta(seconds=self.fleet.start_window_s)
         self._starts = [r for r in self._starts if r.at >= window]
-        count = workers_to_start(want, alive, self._starts)
+        arrivals = [
+            started
+            for w in self._workers
+            if (started := T0 + timedelta(seconds=w.started)) >= window
+        ]
+        count = workers_to_start(want, alive, self._starts, arrivals)
         if count > 0:
             self._starts.append(StartRecord(at=now, count=count))
             for _ in range(count):

@@ -65,7 +65,7 @@ def build_segmenter(settings: Settings) -> Segmenter:
 
 def _load_builtin() -> None:
     """Register the built-in segmenters (their modules import heavy things only on build)."""
-    from worker.segmenters import grabcut, inspyrenet  # noqa: F401
+    from worker.segmenters import fixed, grabcut, inspyrenet  # noqa: F401
 
 
 def check_image(index: int, image: object) -> np.ndarray:
