@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cutout.errors import ConfigurationError
+from cutout.job import DISPLAY_LONG_SIDE, DISPLAY_QUALITY, DISPLAY_QUALITY_FLOOR, DisplaySpec
 
 ENV_PREFIX = "CUTOUT_"
 
@@ -73,6 +74,17 @@ class Settings(BaseModel):
     )
     page_key: str = Field(
         "", description="publishable token the served page sends (GCP: anonymous is off)"
+    )
+
+    # the display rendition every result gets first (cutout/results.py)
+    display_long_side: int = Field(
+        DISPLAY_LONG_SIDE, ge=64, le=8192, description="display rendition's long side, px"
+    )
+    display_quality: int = Field(
+        DISPLAY_QUALITY,
+        ge=DISPLAY_QUALITY_FLOOR,
+        le=100,
+        description="display rendition's lossy WebP quality",
     )
 
     # segmentation
@@ -238,6 +250,11 @@ class Settings(BaseModel):
         float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
         fg = "-fg" if self.foreground else ""
         return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
+
+    @property
+    def display(self) -> DisplaySpec:
+        """The display rendition new jobs ask for."""
+        return DisplaySpec(long_side=self.display_long_side, quality=self.display_quality)
 
     @property
     def blob_dir(self) -> Path:

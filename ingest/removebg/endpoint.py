@@ -134,6 +134,7 @@ class RemoveBgEndpoint:
                         client=ClientInfo(key_id=tenant.id),
                         data=photo,
                         background=sources.background_bytes(wanted, self.fetcher),
+                        display=False,  # it answers with the full image: no preview to show
                     )
                 )
                 job = self._wait(accepted.job)
