@@ -12,7 +12,7 @@ from cutout.backends import open_backends
 from cutout.job import utcnow
 from cutout.settings import Settings
 from tests.support.segmenters import EllipseSegmenter
-from worker.life import LifeAccount, exit_fields, process_started_at
+from worker.life import LifeAccount, exit_fields
 from worker.loop import Worker
 from worker.segmenters import base
 
@@ -66,9 +66,3 @@ def test_a_worker_leaves_its_life_record_when_it_exits_idle(
     assert life.worker_id == worker.id and life.end_reason == "idle"
     assert life.ready is not None and life.first_job is None and life.jobs_served == 0
     assert life.ended is not None and life.ended >= life.ready >= life.started
-
-
-def test_the_process_start_is_read_from_the_system() -> None:
-    started = process_started_at()
-    assert started <= utcnow()
-    assert started < utcnow() - timedelta(seconds=0.5)  # this pytest process is older

@@ -10,16 +10,13 @@ from cutout.backends import open_backends
 from cutout.errors import ConfigurationError
 from cutout.logs import configure_logging
 from cutout.settings import Settings
-from worker.life import process_started_at
 from worker.loop import Worker
 
 
 def run_worker(settings: Settings) -> int:
     """Build the adapters, install SIGTERM/SIGINT handlers that stop pulling, and work."""
     configure_logging(settings.log_level)
-    worker = Worker(
-        settings=settings, backends=open_backends(settings), started_at=process_started_at()
-    )
+    worker = Worker(settings=settings, backends=open_backends(settings))
 
     def stop(signum: int, frame: object) -> None:
         worker.stop()

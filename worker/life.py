@@ -10,13 +10,10 @@ Every method is safe to call from the batch threads.
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from cutout.job import utcnow
@@ -98,16 +95,3 @@ def exit_fields(life: WorkerLife) -> dict[str, Any]:
         "jobs_served": life.jobs_served,
         "end_reason": life.end_reason or "unknown",
     }
-
-
-def process_started_at() -> datetime:
-    """When this process was created (Linux: ``/proc``, to 10 ms), so a worker's life and
-    its start-up time (``ready - started``) include the interpreter and its imports; now,
-    where ``/proc`` cannot tell."""
-    try:
-        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        started_s = int(after_name[19]) / os.sysconf("SC_CLK_TCK")
-        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return utcnow()
-    return datetime.fromtimestamp(time.time(), UTC) - timedelta(seconds=uptime_s - started_s)
