@@ -1,10 +1,10 @@
 """The planner checked against reality: the real local stack (``cutout up``, a segmenter
 with known load and batch times, workers exiting after 3 s idle, two at most) runs a
-generated trace of 8 bursts of 14 jobs (112 jobs; each burst after the workers have
+generated trace of 7 bursts of 16 jobs (112 jobs; each burst after the workers have
 exited, so each starts workers cold); ``cutout report`` summarises it; ``cutout plan``
 replays the same trace with the start-up and service times measured in that run. The
 simulated P95 (submitted → done) must be within 25% of the real one, and the visible
-cold starts within 25% or ±1. CI time: about 3 minutes (the trace lasts about 2.5).
+cold starts within 25% or ±1. CI time: about 3.5 minutes (the trace lasts about 3).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from worker.plan.traffic import Arrival, write_trace
 
 pytestmark = pytest.mark.slow
 
-BURSTS, PER_BURST, BURST_S, GAP_S = 8, 14, 4.0, 16.0
+BURSTS, PER_BURST, BURST_S, GAP_S = 7, 16, 4.0, 22.0
 #: A start counts as on its way for START_WINDOW_S, even once its worker came and went:
 #: shorter than the bursts' spacing, so that each burst can start workers.
 START_WINDOW_S = "12"
