@@ -66,8 +66,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SourceRef(_Model):
+    """An input given by reference: a ``gs://`` object at one generation (cutout/refs.py)."""
+
+    uri: str
+    generation: int = Field(ge=1)
+
+
 class InputInfo(_Model):
-    """The stored upload, as validated at ingest."""
+    """The stored upload, as validated at ingest. An input given by ``source`` (a
+    backfill's gs:// object) is not read at ingest: its ``sha256``, ``width``, ``height``
+    and ``format`` are empty until the worker reads it, hashes it and records them."""
 
     key: str
     sha256: str
@@ -75,6 +84,15 @@ class InputInfo(_Model):
     height: int
     format: str
     bytes: int
+    source: SourceRef | None = None
+
+
+class Delivery(_Model):
+    """Where the service itself writes a job's full-resolution results: under ``prefix``
+    (a ``gs://`` folder), at the backfill's mirrored names of ``relative_path``."""
+
+    prefix: str
+    relative_path: str
 
 
 class EffectRequest(_Model):
@@ -183,6 +201,7 @@ class Job(_Model):
     model: ModelInfo | None = None
     worker: WorkerInfo | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
+    delivery: Delivery | None = None
     request_fingerprint: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
