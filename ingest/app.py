@@ -193,7 +193,8 @@ class IngestApp:
         """By-reference items (ingest/references.py): a secret key, every source and the
         destination within the key's granted prefixes, else 403 before anything is made."""
         tenant.check_listing()
-        tenant.caller.check_destination(parsed.dest)
+        if parsed.dest is not None:
+            tenant.caller.check_destination(parsed.dest)
         for item in parsed.items:
             tenant.caller.check_source(item.uri)
         tenant.caller.check_priority(parsed.priority)

@@ -224,7 +224,7 @@ class ReferenceItem(BaseModel):
 
 class ReferenceBatchRequest(SubmissionRequest):
     """``POST /v1/batches/<id>/items`` (JSON): by-reference items of a backfill, the
-    gs:// ``dest`` the service writes their results to, and the effects and output as
+    gs:// ``dest`` the service writes their results to (if any), and the effects and output as
     for ``POST /v1/jobs`` (priority ``batch`` unless asked). No photo travels here."""
 
     field_codes: ClassVar[Mapping[str, ErrorCode]] = {
@@ -233,7 +233,7 @@ class ReferenceBatchRequest(SubmissionRequest):
         "dest": ErrorCode.INVALID_URI,
     }
 
-    dest: str = Field(min_length=1, max_length=1024)
+    dest: str | None = Field(default=None, max_length=1024)  # none: the caller downloads
     items: list[ReferenceItem] = Field(min_length=1)
     priority: Priority = Priority.BATCH
 

@@ -44,7 +44,7 @@ class ReferenceSubmissions:
                 "these backends read no gs:// objects; submit the photos themselves",
                 code=ErrorCode.BY_REFERENCE_UNSUPPORTED,
             )
-        dest = refs.check_prefix(request.dest)
+        dest = None if request.dest is None else refs.check_prefix(request.dest)
         submission = request.submission(tenant_id)
         effects = self.service.validate_effects(submission.effects)
         for index, item in enumerate(request.items):
@@ -71,12 +71,12 @@ class ReferenceSubmissions:
         self,
         tenant_id: str,
         batch_id: str,
-        dest: str,
+        dest: str | None,
         item: ReferenceItem,
         effects: list[contract.EffectRequest],
         submission: Any,
     ) -> Job:
-        identity = naming.reference_identity(item.uri, item.generation, dest)
+        identity = naming.reference_identity(item.uri, item.generation, dest or "")
         key = naming.idempotency_key(batch_id, item.relative_path, identity, item.retry)
         job = Job(
             id=contract.idempotent_job_id(self.service.id_secret, tenant_id, key),
@@ -93,7 +93,9 @@ class ReferenceSubmissions:
             effects=effects,
             output=submission.output,
             client=ClientInfo(key_id=tenant_id, batch_id=batch_id, idempotency_key=key),
-            delivery=Delivery(prefix=dest, relative_path=item.relative_path),
+            delivery=None
+            if dest is None
+            else Delivery(prefix=dest, relative_path=item.relative_path),
             request_fingerprint=contract.request_fingerprint(
                 identity, effects, submission.output, submission.priority
             ),
@@ -115,13 +117,17 @@ class ReferenceSubmissions:
         return _answer(item, replay.job, replayed=True)
 
 
-def _check_item(index: int, item: ReferenceItem, dest: str, effects: list[str], ext: str) -> None:
-    """The item's source is a gs:// object and each of its outputs a name under DEST."""
+def _check_item(
+    index: int, item: ReferenceItem, dest: str | None, effects: list[str], ext: str
+) -> None:
+    """The item's source is a gs:// object and each of its outputs a name under DEST (or,
+    without one, a name a bucket could hold: the caller mirrors it into a folder)."""
     try:
-        refs.parse(item.uri)
+        source = refs.parse(item.uri)
+        prefix = dest or f"{refs.SCHEME}{source.bucket}/"
         for effect in effects:
             naming.delivered_uri(
-                Delivery(prefix=dest, relative_path=item.relative_path), effect, ext
+                Delivery(prefix=prefix, relative_path=item.relative_path), effect, ext
             )
     except InvalidInput as exc:
         raise InvalidInput(f"items[{index}]: {exc.message}", code=exc.code) from exc

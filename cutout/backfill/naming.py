@@ -15,8 +15,10 @@ from cutout import refs
 from cutout.job import Delivery
 
 REPORT_DIR = ".cutout-backfill"
-SUMMARY_FILE = "backfill-summary.json"
-FAILURES_FILE = "backfill-failures.csv"
+SUMMARY_STEM = "backfill-summary"
+FAILURES_STEM = "backfill-failures"
+SUMMARY_FILE = f"{SUMMARY_STEM}.json"
+FAILURES_FILE = f"{FAILURES_STEM}.csv"
 
 
 def batch_id(src: str, options: dict[str, Any]) -> str:
