@@ -100,6 +100,36 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429: a caller's quota is spent (cutout/quotas.py)
     OVERLOADED = "overloaded"  # 503: a tier's backlog is past its bound (cutout/shedding.py)
 
+    # -- remove.bg's dialect (POST /v1.0/removebg, ingest/removebg/) -----------------------
+    MISSING_SOURCE = "missing_source"
+    MULTIPLE_SOURCES = "multiple_sources"
+    MULTIPLE_BG_SOURCES = "multiple_bg_sources"
+    INVALID_IMAGE_URL = "invalid_image_url"
+    INVALID_BG_IMAGE_URL = "invalid_bg_image_url"
+    FAILED_IMAGE_DOWNLOAD = "failed_image_download"
+    FAILED_BG_DOWNLOAD = "failed_bg_download"
+    FAILED_TO_READ_IMAGE = "failed_to_read_image"
+    FILE_TOO_LARGE = "file_too_large"
+    INVALID_FILE_TYPE = "invalid_file_type"
+    RESOLUTION_TOO_HIGH = "resolution_too_high"
+    INVALID_SIZE = "invalid_size"
+    INVALID_TYPE = "invalid_type"
+    INVALID_TYPE_LEVEL = "invalid_type_level"
+    INVALID_CHANNELS = "invalid_channels"
+    INVALID_ROI = "invalid_roi"
+    INVALID_CROP = "invalid_crop"
+    INVALID_CROP_MARGIN = "invalid_crop_margin"
+    INVALID_SCALE = "invalid_scale"
+    INVALID_POSITION = "invalid_position"
+    INVALID_ADD_SHADOW = "invalid_add_shadow"
+    INVALID_SEMITRANSPARENCY = "invalid_semitransparency"
+    INVALID_SHADOW_METHOD = "invalid_shadow_method"
+    INVALID_BG_COLOR = "invalid_bg_color"
+    INSUFFICIENT_CREDITS = "insufficient_credits"  # 402: the key's images per day are spent
+    AUTH_FAILED = "auth_failed"  # 403: no key, a wrong one, or not a secret key
+    RESULT_TIMEOUT = "result_timeout"  # 504-like: the job outlived the wait, still running
+    WAIT_SLOTS_FULL = "wait_slots_full"  # 503: too many synchronous waits right now
+
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"
     INPUT_CHANGED = "input_changed"  # the input's bytes no longer hash to the job's sha256

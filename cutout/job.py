@@ -13,12 +13,14 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cutout.refs import Delivery, SourceRef
 
 
 def utcnow() -> datetime:
@@ -66,13 +68,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SourceRef(_Model):
-    """An input given by reference: a ``gs://`` object at one generation (cutout/refs.py)."""
-
-    uri: str
-    generation: int = Field(ge=1)
-
-
 class InputInfo(_Model):
     """The stored upload, as validated at ingest. An input given by ``source`` (a
     backfill's gs:// object) is not read at ingest: its ``sha256``, ``width``, ``height``
@@ -85,14 +80,6 @@ class InputInfo(_Model):
     format: str
     bytes: int
     source: SourceRef | None = None
-
-
-class Delivery(_Model):
-    """Where the service itself writes a job's full-resolution results: under ``prefix``
-    (a ``gs://`` folder), at the backfill's mirrored names of ``relative_path``."""
-
-    prefix: str
-    relative_path: str
 
 
 class EffectRequest(_Model):
@@ -135,6 +122,38 @@ class OutputSpec(_Model):
             digits = match.group(1).lower()
             self.matte = "#" + (digits if len(digits) == 6 else "".join(c * 2 for c in digits))
         return self
+
+
+class Rendition(StrEnum):
+    """The encodings of one result: ``display`` (small, lossy WebP, for the phone; stored
+    and recorded first) and ``full`` (the job's format at the input's full resolution)."""
+
+    DISPLAY = "display"
+    FULL = "full"
+
+
+#: The lowest lossy WebP quality a display rendition may use (below it fur turns to mush).
+DISPLAY_QUALITY_FLOOR = 70
+DISPLAY_LONG_SIDE = 1600
+DISPLAY_QUALITY = 80
+
+
+class DisplaySpec(_Model):
+    """The display rendition a job asks for: its long side at most ``long_side`` pixels
+    (never upscaled), lossy WebP with alpha at ``quality`` (at least
+    :data:`DISPLAY_QUALITY_FLOOR`). Fixed per job at ingest, so ingest's cache lookup and
+    the worker agree whatever their settings."""
+
+    long_side: int = Field(DISPLAY_LONG_SIDE, ge=64, le=8192)
+    quality: int = Field(DISPLAY_QUALITY, ge=DISPLAY_QUALITY_FLOOR, le=100)
+
+    @property
+    def output(self) -> OutputSpec:
+        return OutputSpec(format=OutputFormat.WEBP, quality=self.quality)
+
+    def scale(self, height: int, width: int) -> float:
+        """Display pixels per full-resolution pixel for an image of that size (≤ 1)."""
+        return min(1.0, self.long_side / max(height, width))
 
 
 class ErrorInfo(_Model):
@@ -193,7 +212,9 @@ class Job(_Model):
     input: InputInfo
     effects: list[EffectRequest]
     output: OutputSpec = Field(default_factory=OutputSpec)
+    display: DisplaySpec | None = None
     results: dict[str, EffectResult] = Field(default_factory=dict)
+    displays: dict[str, EffectResult] = Field(default_factory=dict)
     effect_errors: dict[str, ErrorInfo] = Field(default_factory=dict)
     attempts: int = 0
     error: ErrorInfo | None = None
@@ -231,17 +252,25 @@ def idempotent_job_id(secret: bytes, tenant_id: str, idempotency_key: str) -> st
 
 
 def request_fingerprint(
-    input_sha256: str, effects: list[EffectRequest], output: OutputSpec, priority: Priority
+    input_sha256: str,
+    effects: list[EffectRequest],
+    output: OutputSpec,
+    priority: Priority,
+    *,
+    display: bool = True,
 ) -> str:
-    """What "the same request" means for idempotency: same bytes, effects and output."""
-    return _digest(
-        {
-            "input": input_sha256,
-            "effects": [e.model_dump(mode="json") for e in effects],
-            "output": output.model_dump(mode="json"),
-            "priority": priority.value,
-        }
-    )
+    """What "the same request" means for idempotency: same bytes, effects and output, and
+    the same renditions (a full-only request is marked, so default requests keep the
+    fingerprints they had before renditions existed)."""
+    request: dict[str, Any] = {
+        "input": input_sha256,
+        "effects": [e.model_dump(mode="json") for e in effects],
+        "output": output.model_dump(mode="json"),
+        "priority": priority.value,
+    }
+    if not display:
+        request["renditions"] = [Rendition.FULL.value]
+    return _digest(request)
 
 
 def cache_key(
@@ -249,21 +278,25 @@ def cache_key(
     model_identity: str,
     chain: Sequence[EffectRequest],
     output: OutputSpec,
+    rendition: Mapping[str, object] | None = None,
 ) -> str:
     """Content address of one result: equal keys mean interchangeable results, so a repeat
     request is answered from storage and a redelivered job rewrites nothing.
 
     ``chain`` is every effect that shapes the result, in order: the effect itself, preceded
     by any effects of the job that it composes with (e.g. ``crop`` before ``blackwhite``).
+    ``rendition`` describes a rendition other than the full one (its name and size); the
+    full rendition leaves it out, so its keys are those it had before renditions existed.
     """
-    return _digest(
-        {
-            "input": input_sha256,
-            "model": model_identity,
-            "chain": [e.model_dump(mode="json") for e in chain],
-            "output": output.model_dump(mode="json"),
-        }
-    )
+    content: dict[str, Any] = {
+        "input": input_sha256,
+        "model": model_identity,
+        "chain": [e.model_dump(mode="json") for e in chain],
+        "output": output.model_dump(mode="json"),
+    }
+    if rendition is not None:
+        content["rendition"] = dict(rendition)
+    return _digest(content)
 
 
 def result_key(cache_key_: str, output: OutputSpec) -> str:

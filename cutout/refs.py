@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
 
@@ -30,6 +32,25 @@ class ObjectUri:
 
     def __str__(self) -> str:
         return f"{SCHEME}{self.bucket}/{self.name}"
+
+
+class SourceRef(BaseModel):
+    """An input given by reference (a job's ``input.source``): a gs:// object at one
+    generation."""
+
+    model_config = ConfigDict(extra="forbid")
+    uri: str
+    generation: int = Field(ge=1)
+
+
+class Delivery(BaseModel):
+    """Where the service itself writes a job's full-resolution results (a job's
+    ``delivery``): under ``prefix`` (a gs:// folder), at the backfill's mirrored names of
+    ``relative_path``."""
+
+    model_config = ConfigDict(extra="forbid")
+    prefix: str
+    relative_path: str
 
 
 def is_gs(value: str) -> bool:

@@ -8,7 +8,6 @@ route's renderer writes, ``{"error": {"code": ..., "message": ...}}`` by default
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -41,7 +40,9 @@ from ingest.models import (
 )
 from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
+from ingest.presenting import json_response
 from ingest.references import ReferenceSubmissions
+from ingest.removebg.endpoint import RemoveBgEndpoint
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
 from ingest.tenancy import Tenant, client_address
@@ -61,6 +62,7 @@ class IngestApp:
         self.references = ReferenceSubmissions(self.service)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.admission = Admission(settings, backends)
+        self.removebg = RemoveBgEndpoint(settings, self.service, self.keys, self.admission)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
@@ -208,6 +210,14 @@ class IngestApp:
     def on_new_upload(self, request: Request, tenant: Tenant, parsed: UploadQuery) -> Response:
         return _json(self.service.new_upload(parsed.content_type), 201)
 
+    # -- remove.bg's API (ingest/removebg/) ------------------------------------------------
+
+    def on_removebg(self, request: Request) -> Response:
+        return self.removebg.remove_background(request)
+
+    def on_removebg_account(self, request: Request) -> Response:
+        return self.removebg.account(request)
+
     # -- scaling ----------------------------------------------------------------------
 
     def on_warm(self, request: Request, tenant: Tenant) -> Response:
@@ -267,10 +277,4 @@ def _scaled_body(result: ScaleResult | None) -> dict[str, Any]:
     return {"autoscale": result is not None, **(result.to_dict() if result else {})}
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
+_json = json_response

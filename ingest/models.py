@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
-from cutout.job import ClientInfo, JobState, OutputFormat, OutputSpec, Priority
+from cutout.job import ClientInfo, JobState, OutputFormat, OutputSpec, Priority, Rendition
 from ingest.service import IDEMPOTENCY_KEY_MAX, Submission
 
 #: ``GET /v1/jobs`` answers at most this many jobs; asking for more is an error.
@@ -127,6 +127,7 @@ class SubmissionRequest(RequestModel):
         "params": ErrorCode.INVALID_PARAMS_JSON,
         "format": ErrorCode.INVALID_FORMAT,
         "quality": ErrorCode.INVALID_OUTPUT,
+        "renditions": ErrorCode.INVALID_OUTPUT,
         "matte": ErrorCode.INVALID_OUTPUT,
         "priority": ErrorCode.INVALID_PRIORITY,
         "batch_id": ErrorCode.INVALID_BATCH_ID,
@@ -139,6 +140,10 @@ class SubmissionRequest(RequestModel):
     format: OutputFormat = OutputFormat.PNG
     quality: int | None = None
     matte: str | None = None
+    renditions: list[Rendition] = Field(
+        default_factory=lambda: list(Rendition),
+        description="display,full (default) or full alone (a backfill needs no preview)",
+    )
     priority: Priority = Priority.STANDARD
     batch_id: BatchId | None = None
     upload_id: str | None = None
@@ -154,6 +159,23 @@ class SubmissionRequest(RequestModel):
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise problem(ErrorCode.INVALID_EFFECTS, "effects must be names")
         return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+    @field_validator("renditions", mode="before")
+    @classmethod
+    def _split_renditions(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return [name.strip() for name in raw.split(",") if name.strip()]
+        return raw
+
+    @field_validator("renditions", mode="after")
+    @classmethod
+    def _full_always(cls, value: list[Rendition]) -> list[Rendition]:
+        if Rendition.FULL not in value:
+            raise problem(
+                ErrorCode.INVALID_OUTPUT,
+                "renditions must include full: send display,full or full",
+            )
+        return value
 
     @field_validator("params", mode="before")
     @classmethod
@@ -194,6 +216,7 @@ class SubmissionRequest(RequestModel):
         return Submission(
             effects=[(name, self.params.get(name, {})) for name in self.effects],
             output=self._output,
+            display=Rendition.DISPLAY in self.renditions,
             priority=self.priority,
             client=ClientInfo(
                 key_id=key_id, batch_id=self.batch_id, idempotency_key=self.idempotency_key
@@ -236,6 +259,8 @@ class ReferenceBatchRequest(SubmissionRequest):
     dest: str | None = Field(default=None, max_length=1024)  # none: the caller downloads
     items: list[ReferenceItem] = Field(min_length=1)
     priority: Priority = Priority.BATCH
+    #: A backfill's results are the full rendition only: nobody watches a preview.
+    renditions: list[Rendition] = Field(default_factory=lambda: [Rendition.FULL])
 
     @field_validator("items", mode="before")
     @classmethod
@@ -252,5 +277,9 @@ class ReferenceBatchRequest(SubmissionRequest):
         if self.file is not None or self.upload_id is not None or self.background is not None:
             raise problem(
                 ErrorCode.AMBIGUOUS_INPUT, "by-reference items carry no file or upload_id"
+            )
+        if Rendition.DISPLAY in self.renditions:
+            raise problem(
+                ErrorCode.INVALID_OUTPUT, "by-reference items get the full rendition only"
             )
         return self

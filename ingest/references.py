@@ -97,7 +97,7 @@ class ReferenceSubmissions:
             if dest is None
             else Delivery(prefix=dest, relative_path=item.relative_path),
             request_fingerprint=contract.request_fingerprint(
-                identity, effects, submission.output, submission.priority
+                identity, effects, submission.output, submission.priority, display=False
             ),
             expire_at=contract.expiry(timedelta(days=self.service.settings.job_ttl_days)),
         )

@@ -24,6 +24,7 @@ from ingest.models import (
     SubmissionRequest,
     UploadQuery,
 )
+from ingest.removebg.responses import render_error as removebg_error
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,21 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/uploads", "new_upload", "a direct-upload URL", UploadQuery, identify=True),
     Route("POST", "/v1/warm", "warm", "have a worker starting before the upload", identify=True),
     Route("POST", "/v1/scale", "scale", "the periodic backlog check (Cloud Scheduler)"),
+    # remove.bg's dialect: the endpoint identifies, parses and renders its own answers
+    Route(
+        "POST",
+        "/v1.0/removebg",
+        "removebg",
+        "remove.bg-compatible: remove a background, synchronously",
+        render_error=removebg_error,
+    ),
+    Route(
+        "GET",
+        "/v1.0/account",
+        "removebg_account",
+        "remove.bg-compatible: the key's images left today as credits",
+        render_error=removebg_error,
+    ),
     Route(
         "GET",
         "/v1/blobs/<path:key>",

@@ -57,6 +57,7 @@ class Submission:
     data: bytes | None = None
     upload_id: str | None = None
     background: bytes | None = None  # the second image for ``background`` mode ``image``
+    display: bool = True  # a display rendition before the full one (False: full only)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class IngestService:
         info = inspect_image(data, max_pixels=self.settings.max_pixels)
         sha256 = content_digest(data)
         requests = self.validate_effects(self._attach_background(sub.effects, sub.background))
-        fingerprint = contract.request_fingerprint(sha256, requests, sub.output, sub.priority)
+        fingerprint = contract.request_fingerprint(
+            sha256, requests, sub.output, sub.priority, display=sub.display
+        )
 
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
@@ -99,15 +102,14 @@ class IngestService:
             input=self._store_input(data, info, sha256),
             effects=requests,
             output=sub.output,
+            display=self.settings.display if sub.display else None,
             client=sub.client,
             request_fingerprint=fingerprint,
             expire_at=contract.expiry(timedelta(days=self.settings.job_ttl_days)),
         )
         job.timings.queued_at = job.created_at
-        cached = self._cached_results(job)
-        if len(cached) == len(requests):
+        if self._fill_cached_results(job):
             job.state = JobState.DONE
-            job.results = cached
             job.timings.finished_at = job.created_at
         job.timings.stages["ingest"] = round(time.perf_counter() - started, 4)
 
@@ -288,17 +290,19 @@ class IngestService:
             )
         return Accepted(job=existing, cached=False, replayed=True)
 
-    def _cached_results(self, job: Job) -> dict[str, EffectResult]:
-        """Every result of the job if all are stored, else nothing: a partial hit is queued
-        and the worker reuses what is stored. Each result found is refreshed (see
-        :func:`cutout.results.lookup`)."""
-        found: dict[str, EffectResult] = {}
+    def _fill_cached_results(self, job: Job) -> bool:
+        """Fill in every result of the job (each rendition) if all are stored, and say so;
+        else leave the job alone: a partial hit is queued and the worker reuses what is
+        stored. Each result found is refreshed (see :func:`cutout.results.lookup`)."""
+        found: dict[contract.Rendition, dict[str, EffectResult]] = {}
         for planned in results.plan(job, self.settings.model_identity):
             result = results.lookup(self.backends.blobs, planned)
             if result is None:
-                return {}
-            found[planned.effect] = result
-        return found
+                return False
+            found.setdefault(planned.rendition, {})[planned.effect] = result
+        job.displays = found.get(results.DISPLAY, {})
+        job.results = found.get(results.FULL, {})
+        return True
 
     def publish(self, job: Job) -> None:
         """Publish, or fail the job so it is never left ``queued`` with no message."""

@@ -69,6 +69,9 @@ def test_upload_a_photo_and_see_the_cutout(page: Page, pipeline: Pipeline, tmp_p
     assert page.eval_on_selector("figure[data-effect=color] img", "i => i.naturalWidth") == 451
     page.wait_for_function("document.getElementById('status').textContent.startsWith('done')")
     assert "451x300" in page.inner_text("figure[data-effect=color] figcaption")
+    shown = page.eval_on_selector("figure[data-effect=color] img", "i => i.src")
+    full = page.eval_on_selector("figure[data-effect=color] a[download]", "a => a.href")
+    assert ".webp" in shown and ".png" in full  # the display one shown, the full one offered
     page.screenshot(path=str(tmp_path / "page.png"))
 
 

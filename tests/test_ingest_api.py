@@ -155,16 +155,17 @@ def test_full_cache_hit_answers_200_without_queueing(client: Client, app: Ingest
     backends = app.service.backends
     [message] = backends.queue.pull(1, wait_s=0)
     job = backends.status.get(first["id"])
-    # Store the result the way a worker would, under the job's content address.
-    from cutout import job as contract
+    # Store the results the way a worker would, under the job's content addresses (both
+    # renditions: a hit needs every one).
+    from cutout import results
 
-    key = contract.cache_key(job.input.sha256, app.settings.model_identity, job.effects, job.output)
-    backends.blobs.put(
-        contract.result_key(key, job.output),
-        png(),
-        content_type="image/png",
-        metadata={"width": "64", "height": "48"},
-    )
+    for planned in results.plan(job, app.settings.model_identity):
+        backends.blobs.put(
+            planned.blob_key,
+            png(),
+            content_type="image/png",
+            metadata={"width": "64", "height": "48"},
+        )
     backends.queue.ack([message])
 
     again = post(client, png())
@@ -172,6 +173,7 @@ def test_full_cache_hit_answers_200_without_queueing(client: Client, app: Ingest
     body = again.get_json()
     assert body["state"] == "done"
     assert body["results"]["color"]["width"] == 64
+    assert body["displays"]["color"]["url"].split("?")[0].endswith(".webp")
     assert backends.queue.pull(1, wait_s=0) == []
     download = client.get(body["results"]["color"]["url"].split("127.0.0.1:8080", 1)[1])
     assert download.status_code == 200

@@ -54,6 +54,26 @@ def test_requested_workers_count_until_they_arrive() -> None:
     assert workers_to_start(1, [beat("a", 2), beat("b", 1)], [record(5, 2)]) == 0
 
 
+def test_a_start_fulfilled_by_a_worker_that_already_left_is_not_on_its_way() -> None:
+    """The worker started for the record came, served and exited: a new job needs a new
+    worker now, not after the start window."""
+    gone_worker_started = NOW - timedelta(seconds=3)
+    assert workers_to_start(1, [], [record(5, 1)]) == 0  # still on its way
+    assert workers_to_start(1, [], [record(5, 1)], [gone_worker_started]) == 1
+    assert workers_to_start(1, [], [record(5, 1)], [NOW - timedelta(seconds=9)]) == 0  # older
+
+
+def test_a_job_after_the_warm_worker_left_starts_another(settings: Settings) -> None:
+    backends = open_backends(settings)
+    recorder = RecordingLauncher(backends)
+    scaler = Scaler(backends, ScalePolicy.from_settings(settings))
+    assert scaler.ensure(warm=True).started == 1
+    backends.launcher.beat(WorkerBeat(worker_id="w1", at=utcnow(), started_at=utcnow()))
+    backends.launcher.goodbye("w1")  # idle exit, inside the start window
+    assert scaler.ensure(warm=True).started == 1
+    assert recorder.starts == [1, 1]
+
+
 class RecordingLauncher:
     """Wraps the real local launcher; only ``start`` records instead of spawning."""
 

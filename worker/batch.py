@@ -42,9 +42,10 @@ from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
 from worker.decode import decode_image
-from worker.deliver import deliver
+from worker.deliver import deliver_and_finish
 from worker.fetch import budgeted_pixels, fetch_input
 from worker.pipeline import Pipeline
+from worker.segmenters.base import Matte
 from worker.timing import since
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class BatchRunner:
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper
-    ) -> tuple[list[_Item], list[np.ndarray], float]:
+    ) -> tuple[list[_Item], list[Matte], float]:
         """Segment the photos together; if that fails (and it is not fatal), one at a
         time, so that a photo the model rejects or chokes on fails only its own job."""
         if len(items) > 1:
@@ -177,7 +178,9 @@ class BatchRunner:
                 if classify(exc) is Verdict.STOP:
                     raise
                 log.warning("segmenting a batch of %d failed (%s); one by one", len(items), exc)
-        kept, alphas, seconds = [], [], 0.0
+        kept: list[_Item] = []
+        mattes: list[Matte] = []
+        seconds = 0.0
         for item in items:
             try:
                 [alpha], took = self._segment([item])
@@ -185,22 +188,22 @@ class BatchRunner:
                 self._handle(item, exc, leases, "segmenting")
                 continue
             kept.append(item)
-            alphas.append(alpha)
+            mattes.append(alpha)
             seconds += took
-        return kept, alphas, seconds
+        return kept, mattes, seconds
 
-    def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
-        """Alphas for ``items``, one model pass per distinct input (worker/coalesce.py)."""
+    def _segment(self, items: list[_Item]) -> tuple[list[Matte], float]:
+        """Mattes for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.pipeline.segmenter()
         ready = [(results.input_identity(i.job), i.rgb) for i in items if i.rgb is not None]
         with self.pipeline.device_lock:
             mark = time.perf_counter()
             alphas = self.pipeline.memo.segment(
-                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.segment
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.mattes
             )
             return alphas, since(mark)
 
-    def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
+    def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
         assert item.rgb is not None
         try:
@@ -212,15 +215,13 @@ class BatchRunner:
         stages = {**item.stages, **rendered.stages}
         segmenter = self.pipeline.segmenter()
         try:
-            deliver(self.backends, job.id)  # a gs:// DEST (worker/deliver.py)
-            finished = lifecycle.finish(
-                self.backends.status,
-                job.id,
+            finished = deliver_and_finish(
+                self.backends,
+                job,
                 model=segmenter.info,
                 stages=stages,
                 startup=segmenter.startup,
                 all_failed=rendered.all_failed,
-                read=job.input if job.input.source else None,
             )
         except Conflict:
             log.info("job %s: finished (or cancelled) by someone else first", job.id)

@@ -16,17 +16,30 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-#: Alphas one worker keeps for reuse (a 12 MP photo's alpha is 12 MB).
+#: Alphas one worker keeps for reuse (a 12 MP photo's alpha is 12 MB; a matte at the
+#: model's 1024² resolution 4 MB).
 MEMO_BYTES = 64 * 1024 * 1024
 
 
-class AlphaMemo:
+class _Sized(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+
+A = TypeVar("A", bound=_Sized)
+
+
+class AlphaMemo(Generic[A]):
+    """Alphas (full-size arrays, or :class:`~worker.segmenters.base.Matte`: anything with
+    ``nbytes``) by input key."""
+
     def __init__(self, max_bytes: int = MEMO_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._alphas: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._alphas: OrderedDict[str, A] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -34,8 +47,8 @@ class AlphaMemo:
         self,
         keys: Sequence[str],
         images: Sequence[np.ndarray],
-        segment: Callable[[list[np.ndarray]], list[np.ndarray]],
-    ) -> list[np.ndarray]:
+        segment: Callable[[list[np.ndarray]], list[A]],
+    ) -> list[A]:
         """The alpha of each image (``keys[i]`` identifies ``images[i]``): remembered
         ones reused, each distinct missing key segmented once, in one call."""
         with self._lock:
@@ -50,7 +63,7 @@ class AlphaMemo:
             self._remember(dict(zip(todo, fresh, strict=True)))
         return [known[key] for key in keys]
 
-    def _remember(self, alphas: dict[str, np.ndarray]) -> None:
+    def _remember(self, alphas: dict[str, A]) -> None:
         with self._lock:
             for key, alpha in alphas.items():
                 if alpha.nbytes > self.max_bytes or key in self._alphas:

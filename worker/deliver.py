@@ -8,10 +8,14 @@ per effect, whatever happens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.backfill import naming
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput, TransientError
+from cutout.job import Job, ModelInfo
 
 
 def deliver(backends: Backends, job_id: str) -> int:
@@ -34,3 +38,26 @@ def deliver(backends: Backends, job_id: str) -> int:
             uri, backends.blobs.get(result.key), content_type=stored.content_type
         )
     return len(job.results)
+
+
+def deliver_and_finish(
+    backends: Backends,
+    job: Job,
+    *,
+    model: ModelInfo,
+    stages: Mapping[str, float],
+    startup: Mapping[str, float] | None,
+    all_failed: bool,
+) -> Job:
+    """:func:`deliver`, then :func:`cutout.lifecycle.finish`, recording an input given by
+    reference as it was read (its sha256 and size): a finished job's outputs are in DEST."""
+    deliver(backends, job.id)
+    return lifecycle.finish(
+        backends.status,
+        job.id,
+        model=model,
+        stages=stages,
+        startup=startup,
+        all_failed=all_failed,
+        read=job.input if job.input.source is not None else None,
+    )

@@ -21,7 +21,7 @@ from worker.budget import PixelBudget
 from worker.coalesce import AlphaMemo
 from worker.decode import decode_image
 from worker.render import Renderer
-from worker.segmenters.base import Segmenter, build_segmenter
+from worker.segmenters.base import Matte, Segmenter, build_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ class Pipeline:
         )
         self.budget = PixelBudget(settings.memory_budget_mp * 1_000_000)
         self.device_lock = threading.Lock()
-        self.memo = AlphaMemo()  # identical inputs share one model pass (worker/coalesce.py)
+        self.memo: AlphaMemo[Matte] = (
+            AlphaMemo()
+        )  # identical inputs share one model pass (worker/coalesce.py)
 
     def segmenter(self) -> Segmenter:
         """The model, once built (blocks until then); raises the start-up error if not."""

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from cutout import refs
-from cutout.job import Delivery
+from cutout.refs import Delivery
 
 REPORT_DIR = ".cutout-backfill"
 SUMMARY_STEM = "backfill-summary"

@@ -77,7 +77,8 @@ class Options:
 
     def fields(self, batch: str) -> dict[str, str]:
         fields = {"effects": ",".join(self.effects), "format": self.fmt.value}
-        fields |= {"priority": "batch", "batch_id": batch}
+        # no display rendition: nobody watches a backfill (it would cost a WebP per result)
+        fields |= {"priority": "batch", "batch_id": batch, "renditions": "full"}
         return fields | ({"params": json.dumps(self.params)} if self.params else {})
 
     def outputs(self, rel: str) -> dict[str, str]:

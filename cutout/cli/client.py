@@ -215,7 +215,16 @@ key_option = click.option(
 @click.option("--batch-id", help="label the jobs as one backfill")
 @click.option("--wait/--no-wait", default=False, help="poll until each job finishes")
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="download results here (implies --wait)"
+    "--out",
+    type=click.Path(file_okay=False),
+    help="download the full results here (implies --wait)",
+)
+@click.option(
+    "--renditions",
+    type=click.Choice(["display,full", "full"]),
+    default="display,full",
+    show_default=True,
+    help="full: no display rendition (a backfill needs no preview)",
 )
 @click.option(
     "--max-wait",
@@ -244,15 +253,17 @@ def submit(
     batch_id: str | None,
     wait: bool,
     out: str | None,
+    renditions: str,
     max_wait: float,
     direct_upload_above: int,
     url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit photos; print one JSON line per job. Waits out 429/503 answers; photos
-    above --direct-upload-above go straight to storage."""
+    """Submit photos; print one JSON line per job (``displays``: the small display
+    renditions; ``results``: the full ones, downloaded by ``--out``). Waits out 429/503
+    answers; photos above --direct-upload-above go straight to storage."""
     api = open_api(settings, url, api_key, max_wait, direct_upload_above)
-    fields = {"effects": effects, "format": fmt, "priority": priority}
+    fields = {"effects": effects, "format": fmt, "priority": priority, "renditions": renditions}
     if params:
         fields["params"] = params
     if batch_id:

@@ -10,9 +10,16 @@ from pathlib import Path
 
 from cutout import lifecycle
 from cutout.errors import Conflict, NotFound
-from cutout.job import EffectResult, ErrorInfo, Job, JobState, utcnow
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Rendition, utcnow
 from cutout.local.sqlite import Database
-from cutout.ports.status import JobFilter, Mutation, Position, StatusStore, check_effect_name
+from cutout.ports.status import (
+    JobFilter,
+    Mutation,
+    Position,
+    StatusStore,
+    check_effect_name,
+    check_record,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -88,13 +95,16 @@ class SqliteStatusStore(StatusStore):
         effect: str,
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
+        *,
+        rendition: Rendition = Rendition.FULL,
     ) -> Job:
-        if (result is None) == (error is None):
-            raise ValueError("record_result needs exactly one of result and error")
+        check_record(result, error, rendition)
         check_effect_name(effect)
 
         def change(job: Job) -> None:
-            if result is not None:
+            if result is not None and rendition is Rendition.DISPLAY:
+                job.displays[effect] = result
+            elif result is not None:
                 job.results[effect] = result
                 job.effect_errors.pop(effect, None)
             elif error is not None and effect not in job.results:

@@ -18,6 +18,7 @@ from cutout.job import (
     ErrorInfo,
     Job,
     JobState,
+    Rendition,
     WorkerInfo,
     utcnow,
 )
@@ -210,6 +211,22 @@ def test_record_result_and_errors(status: StatusStore, make_job: MakeJob) -> Non
     assert status.get(job.id) == kept
     with pytest.raises(ValueError):
         status.record_result(job.id, "cutout")
+
+
+def test_a_display_rendition_is_recorded_apart_from_the_full_result(
+    status: StatusStore, make_job: MakeJob
+) -> None:
+    job = status.create(make_job(effects=[EffectRequest(name="cutout")]))
+    shown = status.record_result(job.id, "cutout", result("small"), rendition=Rendition.DISPLAY)
+    assert shown.displays == {"cutout": result("small")}
+    assert shown.results == {} and [e.name for e in shown.pending_effects] == ["cutout"]
+    done = status.record_result(job.id, "cutout", result("cutout"))
+    assert done.displays == {"cutout": result("small")}
+    assert done.results == {"cutout": result("cutout")} and done.pending_effects == []
+    assert status.get(job.id) == done
+    oops = ErrorInfo(code="effect_failed", message="no")
+    with pytest.raises(ValueError):
+        status.record_result(job.id, "cutout", error=oops, rendition=Rendition.DISPLAY)
 
 
 def test_record_result_keeps_the_state(status: StatusStore, make_job: MakeJob) -> None:
