@@ -101,7 +101,11 @@ class ReferenceBackfill(Backfill):
         answer = response.json()
         if response.status_code >= 400 or not isinstance(answer, dict):
             return response, answer
-        return response, answer["items"][0]
+        item_answer = answer["items"][0]
+        if "id" not in item_answer:
+            return response, item_answer  # its key was used for another request
+        # The answer names the job, not its results or error: the poll fetches them.
+        return response, {**item_answer, "state": "queued"}
 
     def _outputs_present(self, rel: str) -> bool:
         return self.dest_uri is not None or super()._outputs_present(rel)

@@ -160,8 +160,8 @@ class Backfill:
             self._failed(item.rel, "unreachable", f"{type(exc).__name__}: {exc}", retries)
             self.progress.add("failed")
             return {}
-        if response.status_code >= 400 or "error" in body:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
+        if response.status_code >= 400 or not isinstance(body, dict) or "id" not in body:
+            error = (body.get("error") or {}) if isinstance(body, dict) else {}
             code = str(error.get("code", f"http_{response.status_code}"))
             self._failed(item.rel, code, str(error.get("message", "")), retries)
             self.progress.add("failed")
