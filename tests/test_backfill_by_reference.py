@@ -166,6 +166,7 @@ def test_bad_requests_are_400_naming_the_problem(settings: Settings, backends: B
         ({**items_body(SRC + "a.jpg"), "items": [{"uri": SRC + "a.jpg", "generation": 1,
                                                   "relative_path": "../a.jpg"}]}, "invalid_uri"),
         ({**items_body(SRC + "a.jpg"), "effects": ["nope"]}, "unknown_effect"),
+        ({**items_body(SRC + "a.jpg"), "renditions": "display,full"}, "invalid_output"),
     ]  # fmt: skip
     for body, code in cases:
         response = client.post("/v1/batches/bf-1/items", json=body, headers=headers)
@@ -192,6 +193,7 @@ def test_items_make_one_job_each_without_reading_the_objects(
     assert job.priority.value == "batch" and job.client.batch_id == "bf-1"
     assert job.input.source is not None and job.input.source.uri == SRC + "a/cat.jpg"
     assert job.input.sha256 == "" and job.delivery is not None
+    assert job.display is None, "a backfill asks for the full rendition only"
     assert job.delivery.relative_path == "a/cat.jpg"
 
     again = client.post("/v1/batches/bf-1/items", json=body, headers=headers)
