@@ -200,6 +200,7 @@ class IngestApp:
         for item in parsed.items:
             tenant.caller.check_source(item.uri)
         tenant.caller.check_priority(parsed.priority)
+        self.admission.spend_images(tenant, len(parsed.items))
         self.admission.shed(parsed.priority)
         return _json(self.references.submit(tenant.id, batch_id, parsed))
 

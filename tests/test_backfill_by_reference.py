@@ -21,7 +21,7 @@ from cutout.backends import Backends, open_backends
 from cutout.errors import CutoutError, InvalidInput
 from cutout.integrity import InputChanged, content_digest
 from cutout.job import EffectResult
-from cutout.keys import KeyKind, issue_key, key_pepper
+from cutout.keys import KeyKind, Quotas, issue_key, key_pepper
 from cutout.ports.status import JobFilter
 from cutout.samples import photo_like
 from cutout.settings import Settings
@@ -202,6 +202,22 @@ def test_items_make_one_job_each_without_reading_the_objects(
     newer = client.post("/v1/batches/bf-1/items", json=items_body(SRC + "a/cat.jpg", generation=2),
                         headers=headers)  # fmt: skip
     assert newer.json["items"][0]["id"] not in ids  # a new generation is a new item
+
+
+def test_by_reference_items_spend_the_keys_images(settings: Settings, backends: Backends) -> None:
+    """Items never stream through ingest, but each is an image against the key's daily
+    quota: a backfill by reference cannot bypass it."""
+    client = client_for(settings, backends)
+    headers = secret(backends, settings, quotas=Quotas(images_per_day=3), **GRANTS)
+    two = items_body(SRC + "a.jpg", SRC + "b.jpg")
+    assert client.post("/v1/batches/q/items", json=two, headers=headers).status_code == 200
+    refused = client.post("/v1/batches/q/items", json=items_body(SRC + "c.jpg", SRC + "d.jpg"),
+                          headers=headers)  # fmt: skip
+    assert refused.status_code == 429, refused.get_data(as_text=True)
+    assert refused.json["error"]["code"] == "rate_limited"
+    assert "Retry-After" in refused.headers
+    one = items_body(SRC + "c.jpg")
+    assert client.post("/v1/batches/q/items", json=one, headers=headers).status_code == 200
 
 
 def test_the_worker_reads_the_listed_generation_hashes_it_and_delivers(
