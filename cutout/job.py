@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cutout.refs import Delivery, SourceRef
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -67,7 +69,9 @@ class _Model(BaseModel):
 
 
 class InputInfo(_Model):
-    """The stored upload, as validated at ingest."""
+    """The stored upload, as validated at ingest. An input given by ``source`` (a
+    backfill's gs:// object) is not read at ingest: its ``sha256``, ``width``, ``height``
+    and ``format`` are empty until the worker reads it, hashes it and records them."""
 
     key: str
     sha256: str
@@ -75,6 +79,7 @@ class InputInfo(_Model):
     height: int
     format: str
     bytes: int
+    source: SourceRef | None = None
 
 
 class EffectRequest(_Model):
@@ -217,6 +222,7 @@ class Job(_Model):
     model: ModelInfo | None = None
     worker: WorkerInfo | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
+    delivery: Delivery | None = None
     request_fingerprint: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
