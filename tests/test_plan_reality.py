@@ -4,7 +4,7 @@ generated trace of 7 bursts of 16 jobs (112 jobs; each burst after the workers h
 exited, so each starts workers cold); ``cutout report`` summarises it; ``cutout plan``
 replays the same trace with the start-up and service times measured in that run. The
 simulated P95 (submitted → done) must be within 25% of the real one, and the visible
-cold starts within 25% or ±1. CI time: about 3.5 minutes (the trace lasts about 3).
+cold starts within 25% or ±1. CI time: about 4 minutes (the trace lasts about 3).
 """
 
 from __future__ import annotations
