@@ -176,9 +176,24 @@ class ModelInfo(_Model):
 
 
 class WorkerInfo(_Model):
+    """The worker that claimed the job. ``warm``: that worker was already running when
+    the job was submitted (warmed by ``POST /v1/warm`` or by earlier work), so the job
+    did not wait for a start; ``None`` on records made before the field existed."""
+
     id: str
     cold_start: bool = False
     startup: dict[str, float] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    warm: bool | None = None
+
+
+class Preview(_Model):
+    """A small JPEG of the input that every browser can show (HEIC cannot be shown
+    outside Safari), written by the worker right after decoding the photo."""
+
+    key: str
+    width: int
+    height: int
 
 
 class ClientInfo(_Model):
@@ -201,6 +216,7 @@ class Job(_Model):
     timings: Timings = Field(default_factory=Timings)
     model: ModelInfo | None = None
     worker: WorkerInfo | None = None
+    preview: Preview | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
     request_fingerprint: str = ""
     created_at: datetime = Field(default_factory=utcnow)

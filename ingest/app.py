@@ -33,6 +33,7 @@ from ingest.models import (
     SubmissionRequest,
     UploadQuery,
 )
+from ingest.openapi import openapi_document
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
@@ -40,19 +41,26 @@ from ingest.service import IngestService
 log = logging.getLogger(__name__)
 
 POLL_AFTER_S = 1
+API_VERSION = "1"
 
 
 class IngestApp:
     def __init__(
         self, settings: Settings, backends: Backends, routes: Iterable[Route] = ROUTES
     ) -> None:
+        routes = tuple(routes)
         self.settings = settings
         self.service = IngestService(settings, backends)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
-        self._page = resources.files("ingest").joinpath("static/index.html").read_bytes()
+        static = resources.files("ingest").joinpath("static")
+        self._page = static.joinpath("index.html").read_bytes()
+        self._client = static.joinpath("cutout.js").read_bytes()
+        self._openapi = json.dumps(
+            openapi_document(routes, version=API_VERSION, server=settings.public_url)
+        )
 
     def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -101,6 +109,18 @@ class IngestApp:
 
     def on_health(self, request: Request) -> Response:
         return _json({"ok": True, "backend": self.settings.backend.value})
+
+    def on_openapi(self, request: Request) -> Response:
+        return Response(self._openapi, content_type="application/json")
+
+    def on_client(self, request: Request) -> Response:
+        """cutout.js (clients/cutout.js); the path carries the API version, so a shop's
+        pages keep a client that speaks the API they were written for."""
+        return Response(
+            self._client,
+            content_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
     def on_effects(self, request: Request) -> Response:
         return _json(

@@ -1,4 +1,9 @@
-"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out."""
+"""A job as clients see it: results carry URLs, internals (keys, fingerprints) stay out.
+
+``preview`` is a displayable JPEG of the input (for HEIC photos: browsers other than
+Safari cannot show them) once the worker has decoded the photo; ``cache_hit`` says the
+job was answered from stored results without any worker, so a page says that instead of
+"done in 0.0 s"; ``worker.warm`` says the worker was running before the job arrived."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cutout.job import Job
+from cutout.metrics import is_cache_hit
 
 
 def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
@@ -33,6 +39,12 @@ def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
             for name, r in job.results.items()
         },
         "effect_errors": {name: e.model_dump(mode="json") for name, e in job.effect_errors.items()},
+        "preview": (
+            {"url": url(job.preview.key), "width": job.preview.width, "height": job.preview.height}
+            if job.preview
+            else None
+        ),
+        "cache_hit": is_cache_hit(job),
         "error": job.error.model_dump(mode="json") if job.error else None,
         "attempts": job.attempts,
         "timings": job.timings.model_dump(mode="json"),

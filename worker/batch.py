@@ -30,10 +30,12 @@ from cutout.backends import Backends
 from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
 from cutout.lease_keeper import LeaseKeeper
+from cutout.metrics import submitted_at
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import PixelBudget, chunks
 from worker.decode import decode_image
+from worker.preview import record_preview
 from worker.render import Renderer
 from worker.segmenters.base import Segmenter
 
@@ -116,7 +118,7 @@ class BatchRunner:
         def start(job: Job) -> None:
             job.attempts += 1
             job.timings.started_at = utcnow()
-            job.worker = self.worker
+            job.worker = with_warmth(self.worker, job)
 
         try:
             job = self.backends.status.transition(
@@ -159,6 +161,9 @@ class BatchRunner:
         mark = time.perf_counter()
         rgb = decode_image(data, max_pixels=self.settings.max_pixels)
         item.stages["decode"] = _since(mark)
+        mark = time.perf_counter()
+        record_preview(self.backends, item.job, rgb)
+        item.stages["preview"] = _since(mark)
         return rgb
 
     def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
@@ -303,3 +308,11 @@ class BatchRunner:
 
 def _since(mark: float) -> float:
     return round(time.perf_counter() - mark, 4)
+
+
+def with_warmth(worker: WorkerInfo, job: Job) -> WorkerInfo:
+    """``worker`` as recorded in ``job``: ``warm`` when it was running before the job was
+    submitted (what warming on intent buys: no start to wait for)."""
+    if worker.started_at is None:
+        return worker
+    return worker.model_copy(update={"warm": worker.started_at <= submitted_at(job)})
