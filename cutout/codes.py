@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     TRANSIENT = "transient"
     CONFIGURATION = "configuration"
+    PERMISSION_DENIED = "permission_denied"
     INTERNAL = "internal"
 
     # -- the photo ------------------------------------------------------------------------
@@ -72,6 +73,8 @@ class ErrorCode(StrEnum):
     INVALID_API_KEY = "invalid_api_key"
     REVOKED_API_KEY = "revoked_api_key"
     INVALID_ORIGIN = "invalid_origin"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"  # 403: origin may not use this key (ingest/cors.py)
+    SECRET_KEY_IN_BROWSER = "secret_key_in_browser"  # 403: a secret key sent from a web page
     INVALID_KEY_RECORD = "invalid_key_record"
     KEY_NOT_FOUND = "key_not_found"
     FORBIDDEN = "forbidden"
@@ -94,3 +97,5 @@ class ErrorCode(StrEnum):
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+    WORKER_FAILED = "worker_failed"

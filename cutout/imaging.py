@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 pillow_heif.register_heif_opener()
@@ -50,26 +51,28 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     tiny for its claimed size).
     """
     if not data:
-        raise InvalidInput("the file is empty (0 bytes)", code="empty_file")
+        raise InvalidInput("the file is empty (0 bytes)", code=ErrorCode.EMPTY_FILE)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInput(str(exc), code="decompression_bomb") from exc
+        raise InvalidInput(str(exc), code=ErrorCode.DECOMPRESSION_BOMB) from exc
     except UnidentifiedImageError as exc:
         claimed = _signature(data)
         if claimed:
             raise InvalidInput(
                 f"the file starts like a {claimed} but cannot be read (corrupt or cut short)",
-                code="image_corrupt",
+                code=ErrorCode.IMAGE_CORRUPT,
             ) from exc
         raise UnsupportedMedia(
             "the file is not an image in a supported format "
             f"({', '.join(sorted(ACCEPTED_FORMATS))})"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"the image header is corrupt: {exc}", code="image_corrupt") from exc
+        raise InvalidInput(
+            f"the image header is corrupt: {exc}", code=ErrorCode.IMAGE_CORRUPT
+        ) from exc
     if image.format not in ACCEPTED_FORMATS:
         raise UnsupportedMedia(
             f"{image.format} images are not supported; send one of "
@@ -77,18 +80,20 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
         )
     width, height = image.size
     if width < 1 or height < 1:
-        raise InvalidInput(f"the image has no pixels ({width}x{height})", code="image_corrupt")
+        raise InvalidInput(
+            f"the image has no pixels ({width}x{height})", code=ErrorCode.IMAGE_CORRUPT
+        )
     pixels = width * height
     if pixels > max_pixels:
         if pixels * 3 > len(data) * BOMB_RATIO:
             raise InvalidInput(
                 f"{width}x{height} pixels in a {len(data)}-byte file looks like a "
                 "decompression bomb",
-                code="decompression_bomb",
+                code=ErrorCode.DECOMPRESSION_BOMB,
             )
         raise PayloadTooLarge(
             f"the image has {pixels / 1e6:.1f} MP; the limit is {max_pixels / 1e6:.0f} MP",
-            code="image_too_large",
+            code=ErrorCode.IMAGE_TOO_LARGE,
         )
     return image
 
@@ -128,12 +133,18 @@ def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
         elif fmt == "TIFF":
             image.load()
         elif not _STRUCTURE_CHECKS[fmt](data):
-            raise InvalidInput(f"the {fmt} file is truncated", code="image_truncated")
+            raise InvalidInput(f"the {fmt} file is truncated", code=ErrorCode.IMAGE_TRUNCATED)
     except OSError as exc:
-        code = "image_truncated" if "truncated" in str(exc).lower() else "image_corrupt"
+        code = (
+            ErrorCode.IMAGE_TRUNCATED
+            if "truncated" in str(exc).lower()
+            else ErrorCode.IMAGE_CORRUPT
+        )
         raise InvalidInput(f"the {fmt} data is broken: {exc}", code=code) from exc
     except (SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"the {fmt} data is corrupt: {exc}", code="image_corrupt") from exc
+        raise InvalidInput(
+            f"the {fmt} data is corrupt: {exc}", code=ErrorCode.IMAGE_CORRUPT
+        ) from exc
     return ImageInfo(format=fmt, mime=ACCEPTED_FORMATS[fmt], width=image.width, height=image.height)
 
 

@@ -1,4 +1,5 @@
-"""The job contract: what a job is, its states, and the only legal ways it changes.
+"""The job contract: what a job is and its states (the legal ways it changes are in
+:mod:`cutout.lifecycle`).
 
 The status store holds the single source of truth for a job; queue messages carry only
 the job id and its priority. Every adapter stores the JSON form of :class:`Job`
@@ -18,8 +19,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cutout.errors import IllegalTransition
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -34,25 +33,6 @@ class JobState(StrEnum):
     @property
     def is_finished(self) -> bool:
         return self in (JobState.DONE, JobState.FAILED)
-
-
-#: Every legal state change, written once. ``running → running`` is a worker re-claiming a
-#: job whose previous worker died (the queue redelivered it); ``running → queued`` is a
-#: worker handing a job back on shutdown or a transient error.
-TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED}),
-    JobState.RUNNING: frozenset(
-        {JobState.RUNNING, JobState.QUEUED, JobState.DONE, JobState.FAILED}
-    ),
-    JobState.DONE: frozenset(),
-    JobState.FAILED: frozenset(),
-}
-
-
-def check_transition(current: JobState, new: JobState) -> None:
-    """Raise :class:`IllegalTransition` unless ``current → new`` is in :data:`TRANSITIONS`."""
-    if new not in TRANSITIONS[current]:
-        raise IllegalTransition(f"a {current.value} job cannot become {new.value}")
 
 
 class Priority(StrEnum):

@@ -7,6 +7,11 @@ between that and the workers that are alive or already on their way. "On their w
 read from the launcher's start records inside its scale-up lease, so a burst of uploads
 starts workers once per capacity step, not once per upload. Workers exit on their own
 after ``idle_exit_s`` without work.
+
+Workers that stopped on a fatal error (a model that cannot load, a store refusing access)
+said so in their goodbye. After the n-th such failure within the backoff's cap, no worker
+is started for ``failure_backoff.delay(n)`` seconds after the latest one, so a broken
+deployment is retried ever more slowly instead of relaunched on every upload.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from cutout.backends import Backends
-from cutout.ports.launcher import StartRecord, WorkerBeat
+from cutout.job import utcnow
+from cutout.policy import Retry
+from cutout.ports.launcher import StartRecord, WorkerBeat, WorkerFailure
 from cutout.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,7 @@ class ScalePolicy:
     jobs_per_worker: int
     max_workers: int
     start_window_s: float
+    failure_backoff: Retry = field(default_factory=lambda: Retry(30.0, 900.0))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScalePolicy:
@@ -38,7 +47,16 @@ class ScalePolicy:
             jobs_per_worker=settings.jobs_per_worker,
             max_workers=settings.max_workers,
             start_window_s=settings.start_window_s,
+            failure_backoff=Retry.for_worker_failures(settings),
         )
+
+    def backoff_left(self, failures: Sequence[WorkerFailure], now: datetime) -> float:
+        """Seconds before workers may be started again, after these recent failures."""
+        if not failures:
+            return 0.0
+        latest = max(f.at for f in failures)
+        wait = self.failure_backoff.delay(len(failures))
+        return max(0.0, wait - (now - latest).total_seconds())
 
     def desired(self, backlog: int, *, warm: bool = False) -> int:
         wanted = math.ceil(backlog / self.jobs_per_worker)
@@ -69,6 +87,7 @@ class ScaleResult:
     alive: int
     wanted: int
     started: int
+    held_back_s: float = 0.0  # a fatal worker failure holds starts back this much longer
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -91,7 +110,8 @@ class Scaler:
         backlog = sum(self._backends.queue.depth().values())
         want = self._policy.desired(backlog, warm=warm)
         started = 0
-        if want > len(alive):
+        held_back = self._held_back() if want > len(alive) else 0.0
+        if want > len(alive) and not held_back:
             started = launcher.claim_starts(
                 lambda records: workers_to_start(want, alive, records),
                 window_s=self._policy.start_window_s,
@@ -106,4 +126,20 @@ class Scaler:
                 extra={"fields": {"backlog": backlog, "alive": len(alive), "started": started}},
             )
             launcher.start(started)
-        return ScaleResult(backlog=backlog, alive=len(alive), wanted=want, started=started)
+        return ScaleResult(
+            backlog=backlog, alive=len(alive), wanted=want, started=started, held_back_s=held_back
+        )
+
+    def _held_back(self) -> float:
+        cap = self._policy.failure_backoff.cap_s
+        failures = self._backends.launcher.failures(max_age_s=cap) if cap > 0 else []
+        left = self._policy.backoff_left(failures, utcnow())
+        if left:
+            log.warning(
+                "not starting workers for %.0f s more: %d recent worker failure(s), the last: %s",
+                left,
+                len(failures),
+                failures[0].reason,
+                extra={"fields": {"failures": len(failures), "held_back_s": round(left, 1)}},
+            )
+        return left

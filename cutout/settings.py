@@ -62,6 +62,12 @@ class Settings(BaseModel):
         5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    cors_origins: str = Field(
+        "", description="comma-separated exact origins granted CORS besides public_url's"
+    )
+    page_key: str = Field(
+        "", description="publishable token the served page sends (GCP: anonymous is off)"
+    )
 
     # segmentation
     segmenter: str = Field("inspyrenet", description="name in the segmenter registry")
@@ -87,6 +93,7 @@ class Settings(BaseModel):
     lease_s: int = Field(60, ge=10, description="visibility timeout / ack deadline")
     max_attempts: int = Field(5, ge=1, description="deliveries before dead-lettering")
     retry_base_s: float = Field(2.0, ge=0, description="first nack delay; doubles")
+    retry_cap_s: float = Field(300.0, ge=0, description="longest nack delay")
     batch_guard_every: int = Field(
         10, ge=0, description="after N pulls without a batch job, serve one first; 0 never"
     )
@@ -101,6 +108,14 @@ class Settings(BaseModel):
     jobs_per_worker: int = Field(16, ge=1, description="backlog that justifies one worker")
     start_window_s: float = Field(
         120.0, gt=0, description="how long a requested worker counts as on its way"
+    )
+    failure_backoff_s: float = Field(
+        30.0,
+        ge=0,
+        description="no worker starts this long after a fatal worker failure; doubles",
+    )
+    failure_backoff_cap_s: float = Field(
+        900.0, ge=0, description="longest pause in starting workers after fatal errors"
     )
     scale_caller: str = Field(
         "", description="service account allowed to call /v1/scale (OIDC); empty: anyone"

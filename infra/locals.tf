@@ -14,6 +14,17 @@ locals {
   # ingest can be told its own address.
   ingest_run_url = "https://${local.ingest_service_name}-${data.google_project.current.number}.${var.region}.run.app"
   public_url     = var.public_url != "" ? var.public_url : local.ingest_run_url
+  # scheme://host[:port] of public_url: what a browser sends as Origin from ingest's page.
+  ingest_origin = regex("^https?://[^/]+", lower(local.public_url))
+  # Browser origins the buckets admit: the shops' and ingest's own (its page).
+  cors_origins = distinct(concat(var.allowed_origins, [local.ingest_origin]))
+  # Every header a browser's signed PUT to the uploads bucket sends.
+  signed_put_headers = [
+    "Content-Type",
+    "Content-Length",
+    "x-goog-content-sha256",
+    "x-goog-if-generation-match",
+  ]
 
   # Cloud Run's minimum CPU and memory for each GPU type.
   gpu_minimums = {
@@ -54,5 +65,8 @@ locals {
     CUTOUT_MAX_WORKERS      = tostring(var.max_workers)
     CUTOUT_QUOTA_STORAGE_CA = google_redis_instance.quotas.server_ca_certs[0].cert
     CUTOUT_ALLOW_ANONYMOUS  = "false"
+    CUTOUT_CORS_ORIGINS     = join(",", var.allowed_origins)
+    # The page's publishable key (infra/page_key.tf): public by design, it is in the page.
+    CUTOUT_PAGE_KEY = local.page_key
   }, var.ingest_extra_env)
 }

@@ -22,11 +22,15 @@ resource "google_storage_bucket" "uploads" {
     }
   }
 
-  # Direct browser uploads (POST /v1/uploads hands out a signed PUT URL).
+  # Direct browser uploads (POST /v1/uploads hands out a signed PUT URL). GCS answers
+  # a preflight only for the request headers listed here (response_header is both the
+  # allowed and the exposed list), so it names every header a signed PUT carries:
+  # Content-Type and the x-goog-* headers the URL is signed with (single use:
+  # x-goog-if-generation-match: 0).
   cors {
-    origin          = var.allowed_origins
+    origin          = local.cors_origins
     method          = ["PUT", "GET", "HEAD"]
-    response_header = ["Content-Type", "Content-Length", "x-goog-content-sha256"]
+    response_header = local.signed_put_headers
     max_age_seconds = 3600
   }
 
@@ -59,7 +63,7 @@ resource "google_storage_bucket" "results" {
 
   # Browsers fetch results through signed GET URLs (canvas/fetch needs CORS).
   cors {
-    origin          = var.allowed_origins
+    origin          = local.cors_origins
     method          = ["GET", "HEAD"]
     response_header = ["Content-Type", "Content-Length"]
     max_age_seconds = 3600

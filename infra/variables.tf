@@ -48,9 +48,20 @@ variable "public_url" {
 }
 
 variable "allowed_origins" {
-  description = "Browser origins allowed to PUT uploads with signed URLs and to fetch results (bucket CORS). Restrict this to your shop's origin."
+  description = "Your shops' browser origins (exact, e.g. https://shop.example): admitted by the buckets' CORS (signed PUT uploads, result fetches) and ingest's deployment-wide CORS list (CUTOUT_CORS_ORIGINS). Ingest's own origin is always added. Publishable keys name their own origins too (cutout keys create --origin)."
   type        = list(string)
-  default     = ["*"]
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.allowed_origins : can(regex("^https?://[a-z0-9.:\\[\\]-]+$", o))])
+    error_message = "allowed_origins: exact origins only (scheme://host[:port], lower case, no path, no *)."
+  }
+}
+
+variable "page_key_version" {
+  description = "Bump to rotate the publishable key the served page sends (CUTOUT_PAGE_KEY); revoke the old one with cutout keys revoke."
+  type        = number
+  default     = 1
 }
 
 variable "ingest_public" {

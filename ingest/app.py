@@ -22,9 +22,12 @@ import effects
 from cutout.backends import Backends
 from cutout.errors import CutoutError
 from cutout.job import JobState, OutputFormat
+from cutout.keys import KeyKind, key_pepper
+from cutout.ports import KeyStore
 from cutout.scaling import ScaleResult
 from cutout.settings import Settings
 from ingest.auth import Caller, KeyRing, SchedulerAuth
+from ingest.cors import Cors, KnownOrigins, OriginNotAllowed, deployment_origins, origin_of
 from ingest.errors import ApiError, error_body
 from ingest.models import (
     BlobUploadQuery,
@@ -34,6 +37,7 @@ from ingest.models import (
     UploadQuery,
 )
 from ingest.openapi import openapi_document
+from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
@@ -55,8 +59,15 @@ class IngestApp:
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
+        self.cors = Cors(
+            deployment_origins(settings.public_url, settings.cors_origins),
+            KnownOrigins(lambda: _publishable_origins(backends.keys), settings.key_cache_s),
+        )
+        if settings.page_key:
+            own_origin = origin_of(settings.public_url)
+            ensure_page_key(backends.keys, key_pepper(settings), settings.page_key, own_origin)
+        self._page = page_bytes(settings.page_key)
         static = resources.files("ingest").joinpath("static")
-        self._page = static.joinpath("index.html").read_bytes()
         self._client = static.joinpath("cutout.js").read_bytes()
         self._openapi = json.dumps(
             openapi_document(routes, version=API_VERSION, server=settings.public_url)
@@ -65,11 +76,17 @@ class IngestApp:
     def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         route: Route | None = None
+        refused = False
         try:
-            route, args = self.routes.bind_to_environ(request.environ).match()
-            response = self._answer(route, request, args)
+            if self.cors.is_preflight(request):
+                response = self.cors.preflight(request)
+            else:
+                route, args = self.routes.bind_to_environ(request.environ).match()
+                response = self._answer(route, request, args)
         except Exception as exc:
+            refused = isinstance(exc, OriginNotAllowed)
             response = self._error(request, route, exc)
+        self.cors.finish(request, response, refused=refused)
         log.debug(
             "%s %s -> %s",
             request.method,
@@ -80,11 +97,13 @@ class IngestApp:
         return response
 
     def _answer(self, route: Route, request: Request, args: Mapping[str, Any]) -> Response:
-        """Identify the caller (before any body is read), parse the route's request
-        model, and call ``on_<endpoint>`` with them and the path's arguments."""
+        """Identify the caller (before any body is read), check its origin (CORS),
+        parse the route's request model, and call ``on_<endpoint>`` with them and the
+        path's arguments."""
         inputs = dict(args)
         if route.identify:
             inputs["caller"] = self.keys.identify(request.headers)
+        self.cors.check(request, inputs.get("caller"))
         if route.request is not None:
             inputs["parsed"] = parse_request(route.request, request, self.limits)
         response: Response = getattr(self, f"on_{route.endpoint}")(request, **inputs)
@@ -191,6 +210,17 @@ class IngestApp:
             sig=parsed.sig,
         )
         return Response(status=200)
+
+
+def _publishable_origins(store: KeyStore) -> set[str]:
+    """Every origin an active publishable key is bound to (keys are an operator's list,
+    a few records: ingest/cors.py reads it at most once per key_cache_s)."""
+    return {
+        origin
+        for record in store.list_keys(include_revoked=False)
+        if record.kind is KeyKind.PUBLISHABLE
+        for origin in record.allowed_origins
+    }
 
 
 def _scaled(result: ScaleResult | None) -> Response:

@@ -34,11 +34,11 @@ CACHE_MAX = 10_000
 
 
 class Unauthorized(CutoutError):
-    default_code = "invalid_api_key"
+    default_code = ErrorCode.INVALID_API_KEY
 
 
 class Forbidden(CutoutError):
-    default_code = "forbidden"
+    default_code = ErrorCode.FORBIDDEN
 
 
 @dataclass(frozen=True)

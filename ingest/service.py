@@ -16,7 +16,7 @@ from typing import Any
 
 import effects
 from cutout import job as contract
-from cutout import results
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
@@ -298,10 +298,7 @@ class IngestService:
             self.backends.queue.publish(job.id, job.priority)
         except Exception as exc:
             log.exception("job %s: publish failed", job.id)
-            error = contract.ErrorInfo(code="enqueue_failed", message=str(exc))
-            self.backends.status.transition(
-                job.id, [JobState.QUEUED], JobState.FAILED, lambda j: setattr(j, "error", error)
-            )
+            lifecycle.enqueue_failed(self.backends.status, job.id, str(exc))
             raise TransientError(
                 "the job could not be queued; try again", code="enqueue_failed"
             ) from exc

@@ -10,7 +10,12 @@ import pytest
 from cutout.settings import Settings
 from tests.support.pipeline import Pipeline, run_pipeline
 
-pytest_plugins = ["tests.support.emulators", "tests.support.model", "tests.support.redis_server"]
+pytest_plugins = [
+    "tests.support.emulators",
+    "tests.support.model",
+    "tests.support.redis_server",
+    "tests.support.worker",
+]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

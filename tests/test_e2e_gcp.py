@@ -58,7 +58,8 @@ from tests.support.segmenters import (
     child_env,
     ellipse_alpha,
 )
-from worker.loop import PIPELINE_DEPTH, Worker
+from worker.loop import Worker
+from worker.pipeline import PIPELINE_DEPTH
 from worker.segmenters import base
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

@@ -9,7 +9,13 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 from google.cloud import firestore
 
-from cutout.errors import ConfigurationError, CutoutError, NotFound, TransientError
+from cutout.errors import (
+    ConfigurationError,
+    CutoutError,
+    NotFound,
+    PermissionDenied,
+    TransientError,
+)
 from cutout.gcp import open_gcp_backends
 from cutout.gcp.errors import translated
 from cutout.job import EffectRequest, InputInfo, Job, JobState
@@ -23,7 +29,8 @@ from cutout.settings import Settings
         (gexc.ServiceUnavailable("down"), TransientError),
         (gexc.TooManyRequests("slow down"), TransientError),
         (gexc.Aborted("Transaction lock timeout."), TransientError),
-        (gexc.Forbidden("no permission"), ConfigurationError),
+        (gexc.Forbidden("no permission"), PermissionDenied),
+        (gexc.Unauthorized("who are you"), PermissionDenied),
         (auth_exc.DefaultCredentialsError("no credentials"), ConfigurationError),
     ],
 )

@@ -103,6 +103,33 @@ def test_every_bucket_is_private_and_expires_objects() -> None:
         assert not terraform().of_type(rtype), f"{rtype} bypasses uniform access"
 
 
+def test_bucket_cors_admits_the_shops_ingest_and_every_signed_put_header() -> None:
+    """A browser's direct upload preflights the signed PUT against the uploads bucket:
+    every header the URL is signed with must be admitted, or the upload never starts."""
+    tf = terraform()
+    assert ref(tf.locals["cors_origins"]) == (
+        "distinct(concat(var.allowed_origins, [local.ingest_origin]))"
+    )
+    assert "local.public_url" in tf.locals["ingest_origin"]
+    assert tf.default("allowed_origins") == [], "no wildcard origin by default"
+    uploads = block(tf.resource("google_storage_bucket", "uploads"), "cors")
+    results = block(tf.resource("google_storage_bucket", "results"), "cors")
+    assert ref(uploads["origin"]) == ref(results["origin"]) == "local.cors_origins"
+    assert "PUT" in uploads["method"] and "GET" in results["method"]
+    assert ref(uploads["response_header"]) == "local.signed_put_headers"
+    signed = {h.lower() for h in tf.locals["signed_put_headers"]}
+    assert {"content-type", "x-goog-if-generation-match", "x-goog-content-sha256"} <= signed
+
+
+def test_ingest_knows_the_shop_origins_and_serves_a_page_key() -> None:
+    env = terraform().locals["ingest_env"]
+    assert re.search(r'CUTOUT_CORS_ORIGINS\s*=\s*join\(",", var.allowed_origins\)', env)
+    assert re.search(r"CUTOUT_PAGE_KEY\s*=\s*local.page_key", env)
+    page_key = terraform().locals["page_key"]
+    assert page_key.startswith("pk_live_${random_id.page_key_id.hex}_")
+    assert terraform().resource("random_id", "page_key_id")["byte_length"] == 6  # 12 hex
+
+
 def test_retention_is_7_days_for_uploads_and_30_for_results() -> None:
     """Uploads count from creation (direct uploads carry no custom time); results count
     from their custom time, which writes set and cache hits move forward (cutout/gcp/

@@ -17,9 +17,10 @@ from werkzeug.wrappers import Request
 
 from cutout.backends import Backends, open_backends
 from cutout.job import utcnow
-from cutout.ports.launcher import StartRecord, WorkerBeat
+from cutout.policy import Retry
+from cutout.ports.launcher import StartRecord, WorkerBeat, WorkerFailure
 from cutout.samples import jpeg_bytes, photo_like
-from cutout.scaling import ScalePolicy, workers_to_start
+from cutout.scaling import ScalePolicy, Scaler, workers_to_start
 from cutout.settings import Settings
 from ingest.app import IngestApp
 
@@ -188,3 +189,35 @@ def test_a_failed_scale_answers_503_so_the_scheduler_sees_it(
     assert "queue unavailable" in error["message"]
     assert client.post("/v1/warm").get_json() == {"autoscale": False}  # a hint: only logged
     assert recorder.starts == []
+
+
+def failure(s_ago: float) -> WorkerFailure:
+    return WorkerFailure(worker_id=f"w{s_ago}", at=NOW - timedelta(seconds=s_ago), reason="x")
+
+
+def test_worker_failures_hold_starts_back_ever_longer() -> None:
+    policy = ScalePolicy(16, 4, 60, failure_backoff=Retry(base_s=30, cap_s=900))
+    assert policy.backoff_left([], NOW) == 0
+    assert policy.backoff_left([failure(10)], NOW) == pytest.approx(20)  # 30 s after it
+    assert policy.backoff_left([failure(40)], NOW) == 0
+    # the third failure in the window: 120 s after the latest one
+    assert policy.backoff_left([failure(100), failure(50), failure(40)], NOW) == pytest.approx(80)
+
+
+def test_the_scaler_starts_no_worker_while_a_fatal_failure_is_fresh(settings: Settings) -> None:
+    """A worker that stopped on a fatal error (it said why in its goodbye) makes the
+    scaler back off instead of relaunching workers that would fail the same way."""
+    settings = settings.with_overrides(failure_backoff_s=600, failure_backoff_cap_s=900)
+    backends = open_backends(settings)
+    recorder = RecordingLauncher(backends)
+    backends.launcher.goodbye("w1", failure="permission_denied: reading uploads/x: 403")
+    scaler = Scaler(backends, ScalePolicy.from_settings(settings))
+
+    held = scaler.ensure(warm=True)
+    assert (held.wanted, held.started) == (1, 0)
+    assert 590 < held.held_back_s <= 600
+    assert recorder.starts == []
+
+    patient = settings.with_overrides(failure_backoff_s=0)  # the backoff is over
+    assert Scaler(backends, ScalePolicy.from_settings(patient)).ensure(warm=True).started == 1
+    assert recorder.starts == [1]

@@ -12,5 +12,5 @@ from worker.commands import run_worker
 try:
     run_worker(Settings.from_env())
 except ConfigurationError as exc:
-    logging.getLogger("worker").critical("cannot start: %s", exc.message)
+    logging.getLogger("worker").critical("worker stopped: %s: %s", exc.code, exc.message)
     sys.exit(2)

@@ -4,15 +4,19 @@ pool, segment them together, render each job's results, then ack or nack every m
 Memory: photos are decoded only once their pixels fit the worker's budget
 (:mod:`worker.budget`); a batch too big for it is processed in consecutive chunks, and
 each photo's share is given back as soon as its results are stored. The device is used
-by one batch at a time (``device_lock``), so two batches in flight overlap their CPU work
-(decode, compose, effects, encode, storage) with each other's inference.
+by one batch at a time (the pipeline's device lock), so two batches in flight overlap
+their CPU work (decode, compose, effects, encode, storage) with each other's inference.
 
-Every message leaves this module acked or nacked, whatever happens:
+Every failure is handled by the one error policy (:mod:`cutout.policy`), and every
+message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
 - bad inputs fail their job with the input's error code and are acked;
-- anything transient (storage, the model) nacks with exponential backoff and hands the
-  job back to ``queued``; the queue dead-letters it after ``max_attempts`` deliveries;
-- on shutdown, jobs not yet rendered are handed back at once for another worker.
+- anything else that goes wrong with one job hands it back and nacks it with the retry
+  backoff; the queue dead-letters it after ``max_attempts`` deliveries. A batch the
+  segmenter rejects is segmented one photo at a time, so a poison photo fails alone;
+- on shutdown, or any error that escapes a job (raised once the batch is settled),
+  jobs not yet finished are handed back, their attempt refunded, for another worker. A
+  dying process (``BaseException``) settles nothing: its leases run out, as on SIGKILL.
 """
 
 from __future__ import annotations
@@ -20,28 +24,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from cutout import lifecycle
 from cutout.backends import Backends
-from cutout.errors import Conflict, InvalidInput, NotFound
-from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
+from cutout.codes import ErrorCode
+from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
+from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
-from cutout.metrics import submitted_at
+from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
-from worker.budget import PixelBudget, chunks
+from worker.budget import chunks
 from worker.decode import decode_image
+from worker.pipeline import Pipeline
 from worker.preview import record_preview
-from worker.render import Renderer
-from worker.segmenters.base import Segmenter
 
 log = logging.getLogger(__name__)
-
-MAX_RETRY_DELAY_S = 300.0
 
 
 @dataclass
@@ -62,68 +64,65 @@ class _Item:
 class BatchRunner:
     settings: Settings
     backends: Backends
-    decode_pool: Executor
-    renderer: Renderer
-    segmenter: Callable[[], Segmenter]
+    pipeline: Pipeline
     worker: WorkerInfo
     stopping: threading.Event
-    budget: PixelBudget
-    device_lock: threading.Lock
+    _settled: set[str] = field(default_factory=set, init=False)
+
+    @property
+    def retry(self) -> Retry:
+        return Retry.from_settings(self.settings)
+
+    @property
+    def _hand_back_delay(self) -> float:
+        return self.settings.poll_s + self.settings.batch_wait_ms / 1000
 
     def run(self, messages: Sequence[Message]) -> int:
         """Process a batch; returns how many jobs finished (done or failed) here."""
         queue = self.backends.queue
+        items: list[_Item] = []
         with LeaseKeeper(queue, messages, lease_s=self.settings.lease_s) as leases:
-            items = [item for m in messages if (item := self._claim(m, leases)) is not None]
-            finished = 0
-            for run in chunks([item.pixels for item in items], self.budget.capacity):
-                finished += self._run_chunk([items[i] for i in run], leases)
+            try:
+                for message in messages:
+                    if (item := self._claim(message, leases)) is not None:
+                        items.append(item)
+                finished = 0
+                for run in chunks([item.pixels for item in items], self.pipeline.budget.capacity):
+                    finished += self._run_chunk([items[i] for i in run], leases)
+            except Exception as exc:  # not a dying process (its leases simply run out)
+                if classify(exc) is Verdict.STOP:
+                    self.stopping.set()  # before handing back: no new pull may take them
+                self._settle_the_rest(messages, items, leases)
+                raise
+            self._settle_the_rest(messages, items, leases)
             return finished
 
     def _run_chunk(self, items: list[_Item], leases: LeaseKeeper) -> int:
+        budget = self.pipeline.budget
         held = {item.job.id: item.pixels for item in items}
-        self.budget.acquire(sum(held.values()))
+        budget.acquire(sum(held.values()))
         try:
             if self.stopping.is_set():
-                self._release_all(items, leases)
-                return 0
+                return 0  # handed back by run()
             items = self._decode(items, leases)
-            if not items:
-                return 0
-            try:
-                alphas, seconds = self._segment(items)
-            except InvalidInput:
-                items, alphas, seconds = self._segment_one_by_one(items, leases)
-            except Exception as exc:
-                log.exception("segmenting a batch of %d failed", len(items))
-                for item in items:
-                    self._retry(item, exc, leases)
-                return 0
+            items, alphas, seconds = self._segment_batch(items, leases)
             finished = 0
             for item, alpha in zip(items, alphas, strict=True):
                 if self.stopping.is_set():
-                    self._release(item, leases)
-                    continue
+                    break
                 item.stages["segment"] = seconds
                 item.stages["batch_size"] = len(items)
                 finished += self._render(item, alpha, leases)
-                self.budget.release(held.pop(item.job.id))
+                budget.release(held.pop(item.job.id))
             return finished
         finally:
-            self.budget.release(sum(held.values()))
+            budget.release(sum(held.values()))
 
     # -- stages -----------------------------------------------------------------------
 
     def _claim(self, message: Message, leases: LeaseKeeper) -> _Item | None:
-        def start(job: Job) -> None:
-            job.attempts += 1
-            job.timings.started_at = utcnow()
-            job.worker = with_warmth(self.worker, job)
-
         try:
-            job = self.backends.status.transition(
-                message.job_id, [JobState.QUEUED, JobState.RUNNING], JobState.RUNNING, start
-            )
+            job = lifecycle.claim(self.backends.status, message.job_id, self.worker)
         except NotFound:
             log.warning("job %s: no such job (expired?); dropping its message", message.job_id)
             self._ack(message, leases)
@@ -132,31 +131,32 @@ class BatchRunner:
             log.info("job %s: already finished; acking the redelivery", message.job_id)
             self._ack(message, leases)
             return None
-        except Exception:
-            log.exception("job %s: claiming failed; will retry", message.job_id)
-            self._nack(message, leases, delay_s=self._backoff(message))
+        except Exception as exc:
+            if classify(exc) is Verdict.STOP:
+                raise
+            _log_failure(message.job_id, "claiming", exc)
+            self._nack(message, leases, delay_s=self.retry.delay(message.attempt))
             return None
         return _Item(message=message, job=job)
 
     def _decode(self, items: list[_Item], leases: LeaseKeeper) -> list[_Item]:
-        futures = [(item, self.decode_pool.submit(self._fetch_and_decode, item)) for item in items]
+        pool = self.pipeline.decode_pool
+        futures = [(item, pool.submit(self._fetch_and_decode, item)) for item in items]
         ready = []
         for item, future in futures:
             try:
                 item.rgb = future.result()
                 ready.append(item)
-            except InvalidInput as exc:
-                self._fail(item, ErrorInfo(code=exc.code, message=exc.message), leases)
-            except NotFound as exc:
-                self._fail(item, ErrorInfo(code="input_missing", message=exc.message), leases)
             except Exception as exc:
-                log.exception("job %s: fetching or decoding the input failed", item.job.id)
-                self._retry(item, exc, leases)
+                self._handle(item, exc, leases, "fetching or decoding the input")
         return ready
 
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
-        data = self.backends.blobs.get(item.job.input.key)
+        try:
+            data = self.backends.blobs.get(item.job.input.key)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
         item.stages["fetch"] = _since(mark)
         mark = time.perf_counter()
         rgb = decode_image(data, max_pixels=self.settings.max_pixels)
@@ -166,132 +166,132 @@ class BatchRunner:
         item.stages["preview"] = _since(mark)
         return rgb
 
-    def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
-        segmenter = self.segmenter()
-        with self.device_lock:
-            mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
-            return alphas, _since(mark)
-
-    def _segment_one_by_one(
+    def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper
     ) -> tuple[list[_Item], list[np.ndarray], float]:
-        """A photo the segmenter refuses fails its own job, not its batch-mates'."""
-        kept: list[_Item] = []
-        alphas: list[np.ndarray] = []
-        seconds = 0.0
+        """Segment the photos together; if that fails (and it is not fatal), one at a
+        time, so that a photo the model rejects or chokes on fails only its own job."""
+        if len(items) > 1:
+            try:
+                alphas, seconds = self._segment(items)
+                return items, alphas, seconds
+            except Exception as exc:
+                if classify(exc) is Verdict.STOP:
+                    raise
+                log.warning("segmenting a batch of %d failed (%s); one by one", len(items), exc)
+        kept, alphas, seconds = [], [], 0.0
         for item in items:
             try:
                 [alpha], took = self._segment([item])
-            except InvalidInput as exc:
-                self._fail(item, ErrorInfo(code=exc.code, message=exc.message), leases)
-                continue
             except Exception as exc:
-                log.exception("job %s: segmenting failed", item.job.id)
-                self._retry(item, exc, leases)
+                self._handle(item, exc, leases, "segmenting")
                 continue
             kept.append(item)
             alphas.append(alpha)
             seconds += took
         return kept, alphas, seconds
 
+    def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+        segmenter = self.pipeline.segmenter()
+        with self.pipeline.device_lock:
+            mark = time.perf_counter()
+            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
+            return alphas, _since(mark)
+
     def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
         job = item.job
         assert item.rgb is not None
         try:
-            rendered = self.renderer.render(job, item.rgb, alpha)
+            rendered = self.pipeline.renderer.render(job, item.rgb, alpha)
         except Exception as exc:
-            log.exception("job %s: rendering failed", job.id)
-            self._retry(item, exc, leases)
+            self._handle(item, exc, leases, "rendering")
             return 0
         item.rgb = None
         stages = {**item.stages, **rendered.stages}
-        segmenter = self.segmenter()
-
-        def finish(j: Job) -> None:
-            j.timings.finished_at = utcnow()
-            j.timings.stages.update(stages)
-            j.model = ModelInfo.model_validate(segmenter.info.model_dump())
-            if j.worker is not None and j.worker.cold_start:
-                j.worker.startup.update(segmenter.startup)
-            if rendered.all_failed:
-                j.error = ErrorInfo(code="all_effects_failed", message="every effect failed")
-            else:
-                j.error = None
-
-        new_state = JobState.FAILED if rendered.all_failed else JobState.DONE
+        segmenter = self.pipeline.segmenter()
         try:
-            self.backends.status.transition(job.id, [JobState.RUNNING], new_state, finish)
+            finished = lifecycle.finish(
+                self.backends.status,
+                job.id,
+                model=segmenter.info,
+                stages=stages,
+                startup=segmenter.startup,
+                all_failed=rendered.all_failed,
+            )
         except Conflict:
-            log.info("job %s: another delivery finished it first", job.id)
+            log.info("job %s: finished (or cancelled) by someone else first", job.id)
         except Exception as exc:
-            log.exception("job %s: recording the outcome failed", job.id)
-            self._retry(item, exc, leases)
+            self._handle(item, exc, leases, "recording the outcome")
             return 0
+        else:
+            log.info(
+                "job %s: %s",
+                job.id,
+                finished.state.value,
+                extra={"fields": {"job_id": job.id, "stages": stages, "attempt": job.attempts}},
+            )
         self._ack(item.message, leases)
-        log.info(
-            "job %s: %s",
-            job.id,
-            new_state.value,
-            extra={"fields": {"job_id": job.id, "stages": stages, "attempt": job.attempts}},
-        )
         return 1
 
     # -- outcomes ---------------------------------------------------------------------
 
+    def _handle(self, item: _Item, exc: Exception, leases: LeaseKeeper, doing: str) -> None:
+        """The error policy for one job: fail it (bad input), retry it, or (fatal) raise."""
+        verdict = classify(exc)
+        if verdict is Verdict.STOP:
+            raise exc
+        if verdict is Verdict.FAIL and isinstance(exc, CutoutError):
+            self._fail(item, ErrorInfo(code=exc.code, message=exc.message), leases)
+            return
+        _log_failure(item.job.id, doing, exc)
+        self._retry(item, exc, leases)
+
     def _fail(self, item: _Item, error: ErrorInfo, leases: LeaseKeeper) -> None:
         log.warning("job %s: failed: %s: %s", item.job.id, error.code, error.message)
-
-        def record(job: Job) -> None:
-            job.error = error
-            job.timings.finished_at = utcnow()
-            job.timings.stages.update(item.stages)
-
         try:
-            self.backends.status.transition(
-                item.job.id, [JobState.RUNNING], JobState.FAILED, record
-            )
+            lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
         except Conflict:
-            log.info("job %s: another delivery finished it first", item.job.id)
-        except Exception:
-            log.exception("job %s: recording the failure failed; will retry", item.job.id)
-            self._nack(item.message, leases, delay_s=self._backoff(item.message))
+            log.info("job %s: finished (or cancelled) by someone else first", item.job.id)
+        except Exception as exc:
+            if classify(exc) is Verdict.STOP:
+                raise
+            _log_failure(item.job.id, "recording the failure", exc)
+            self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
             return
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:
         """Hand the job back with the error noted; the queue redelivers it after a backoff
         (or dead-letters it once it has had ``max_attempts`` deliveries)."""
-        error = ErrorInfo(code="transient", message=f"{type(exc).__name__}: {exc}")
+        error = ErrorInfo(code=ErrorCode.TRANSIENT, message=f"{type(exc).__name__}: {exc}")
+        self._hand_back(item, error=error, refund=False)
+        self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
 
-        def note(job: Job) -> None:
-            job.error = error
-
-        self._hand_back(item, note)
-        delay = min(self.settings.retry_base_s * 2 ** (item.message.attempt - 1), MAX_RETRY_DELAY_S)
-        self._nack(item.message, leases, delay_s=delay)
-
-    def _release(self, item: _Item, leases: LeaseKeeper) -> None:
-        log.info("job %s: shutting down; handing it back", item.job.id)
-        self._hand_back(item, None)
-        self._nack(item.message, leases, delay_s=0)
-
-    def _release_all(self, items: list[_Item], leases: LeaseKeeper) -> None:
+    def _settle_the_rest(
+        self, messages: Sequence[Message], items: list[_Item], leases: LeaseKeeper
+    ) -> None:
+        """Hand back every claimed job not yet settled (shutdown, a fatal error) with its
+        attempt refunded, and give back every message not yet acked or nacked, visible
+        again once any pull this stopping worker still has in flight is over (one poll
+        plus one top-up): another worker takes it then, this one no longer can."""
         for item in items:
-            self._release(item, leases)
+            if item.message.lease_id not in self._settled:
+                log.info("job %s: not finished here; handing it back", item.job.id)
+                self._hand_back(item, error=None, refund=True)
+        for message in messages:
+            if message.lease_id not in self._settled:
+                self._nack(message, leases, delay_s=self._hand_back_delay)
 
-    def _hand_back(self, item: _Item, note: Callable[[Job], None] | None) -> None:
+    def _hand_back(self, item: _Item, *, error: ErrorInfo | None, refund: bool) -> None:
         try:
-            self.backends.status.transition(item.job.id, [JobState.RUNNING], JobState.QUEUED, note)
+            lifecycle.hand_back(self.backends.status, item.job.id, error=error, refund=refund)
         except Exception:
             log.exception("job %s: could not hand the job back; the lease will", item.job.id)
-
-    def _backoff(self, message: Message) -> float:
-        return min(self.settings.retry_base_s * 2 ** (message.attempt - 1), MAX_RETRY_DELAY_S)
 
     def _ack(self, message: Message, leases: LeaseKeeper) -> None:
         """Acks and nacks never crash the worker: if the queue is unreachable, the lease
         runs out and the message comes back, which every step here tolerates."""
+        self._settled.add(message.lease_id)
         leases.release(message)
         try:
             self.backends.queue.ack([message])
@@ -299,6 +299,7 @@ class BatchRunner:
             log.exception("job %s: ack failed; it will be redelivered", message.job_id)
 
     def _nack(self, message: Message, leases: LeaseKeeper, *, delay_s: float) -> None:
+        self._settled.add(message.lease_id)
         leases.release(message)
         try:
             self.backends.queue.nack(message, delay_s=delay_s)
@@ -306,13 +307,13 @@ class BatchRunner:
             log.exception("job %s: nack failed; its lease will run out", message.job_id)
 
 
+def _log_failure(job_id: str, doing: str, exc: BaseException) -> None:
+    """One line for an error we raise on purpose, the traceback for a surprise."""
+    if is_expected(exc):
+        log.warning("job %s: %s failed; will retry: %s", job_id, doing, exc)
+    else:
+        log.error("job %s: %s failed; will retry", job_id, doing, exc_info=exc)
+
+
 def _since(mark: float) -> float:
     return round(time.perf_counter() - mark, 4)
-
-
-def with_warmth(worker: WorkerInfo, job: Job) -> WorkerInfo:
-    """``worker`` as recorded in ``job``: ``warm`` when it was running before the job was
-    submitted (what warming on intent buys: no start to wait for)."""
-    if worker.started_at is None:
-        return worker
-    return worker.model_copy(update={"warm": worker.started_at <= submitted_at(job)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
 from cutout.imaging import open_image
 
@@ -24,10 +25,16 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
         return _to_rgb(image)
     except OSError as exc:
-        code = "image_truncated" if "truncated" in str(exc).lower() else "image_corrupt"
+        code = (
+            ErrorCode.IMAGE_TRUNCATED
+            if "truncated" in str(exc).lower()
+            else ErrorCode.IMAGE_CORRUPT
+        )
         raise InvalidInput(f"the image cannot be decoded: {exc}", code=code) from exc
     except (SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"the image cannot be decoded: {exc}", code="image_corrupt") from exc
+        raise InvalidInput(
+            f"the image cannot be decoded: {exc}", code=ErrorCode.IMAGE_CORRUPT
+        ) from exc
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

@@ -1,14 +1,18 @@
-"""The worker's main loop, flat on purpose: drain dead letters, pull a batch (topping it up
-for at most ``batch_wait_ms``), hand it to the batch pipeline, repeat. It exits when idle
-for ``idle_exit_s``, when asked to stop (SIGTERM), or after ``max_batches`` (tests).
+"""The worker's main loop, flat on purpose: drain dead letters, pull a batch (topping it
+up for at most ``batch_wait_ms``), hand it to the batch pipeline, repeat. It exits when
+idle for ``idle_exit_s``, when asked to stop (SIGTERM), after ``max_batches`` (tests), or
+on a fatal error (:mod:`cutout.policy`: the model cannot load, a store refuses access).
 
 Up to ``PIPELINE_DEPTH`` batches are in flight: while one is being composed, rendered,
 encoded and stored on the CPU, the next is pulled, decoded and segmented, so the
-accelerator does not wait for the CPU. Decoded photos are bounded by a pixel budget
-(:mod:`worker.budget`) and the device by a lock, so overlap never costs unbounded memory.
+accelerator does not wait for the CPU. Everything the batches share is built once, in
+:class:`~worker.pipeline.Pipeline`; when to top up a batch and when to exit idle are the
+pure rules of :mod:`worker.rules`, read against an injectable clock.
 
-The model is built once per process, in a background thread started before the first
-pull, so fetching and decoding the first batch overlaps the model's start-up.
+A fatal error stops the worker after the first failure: the batches in hand hand their
+jobs back (attempts refunded), the goodbye records why (the scaler backs off instead of
+starting more workers that fail the same way), and :meth:`Worker.work` raises it for the
+entry point to report, once.
 """
 
 from __future__ import annotations
@@ -19,28 +23,27 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from cutout.backends import Backends
-from cutout.job import ErrorInfo, Job, JobState, WorkerInfo, utcnow
+from cutout.errors import CutoutError
+from cutout.job import WorkerInfo, utcnow
+from cutout.policy import Retry, Verdict, classify
 from cutout.ports.launcher import WorkerBeat
 from cutout.ports.queue import Message
 from cutout.settings import Settings
+from worker import rules
 from worker.batch import BatchRunner
-from worker.budget import PixelBudget
-from worker.decode import decode_image
+from worker.dead_letters import drain_dead_letters
 from worker.heartbeat import Heartbeat
-from worker.render import Renderer
-from worker.segmenters.base import Segmenter, build_segmenter
+from worker.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-#: Threads that encode and store results while later effects still compute.
-STORE_THREADS = 2
-#: Batches in flight at once: one on the device, one in CPU work.
-PIPELINE_DEPTH = 2
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Worker:
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     stopping: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
     process_started: float = field(default_factory=time.perf_counter)
     started_at: datetime = field(default_factory=utcnow)
     jobs_done: int = 0
@@ -65,132 +69,144 @@ class Worker:
         self.stopping.set()
 
     def work(self) -> int:
-        """Run until an exit condition; returns the number of jobs finished. A batch
-        thread that dies with a non-``Exception`` stops the worker and is raised here."""
+        """Run until an exit condition; returns the number of jobs finished. A fatal error
+        (here or in a batch thread) stops the worker and is raised here."""
         s = self.settings
-        decode_pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="decode")
-        store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
-        model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
-        batch_pool = ThreadPoolExecutor(PIPELINE_DEPTH, thread_name_prefix="batch")
-        model: Future[Segmenter] = model_pool.submit(build_segmenter, s)
+        pipeline = Pipeline(s, self.backends)
         heartbeat = Heartbeat(self.backends.launcher, self._beat)
-        renderer = Renderer(
-            backends=self.backends,
-            model_identity=s.model_identity,
-            estimate_foreground=s.foreground,
-            device=s.device,
-            pool=store_pool,
-            load_background=lambda key: decode_image(
-                self.backends.blobs.get(key), max_pixels=s.max_pixels
-            ),
-        )
-        budget = PixelBudget(s.memory_budget_mp * 1_000_000)
-        device_lock = threading.Lock()
-        slots = threading.BoundedSemaphore(PIPELINE_DEPTH)
+        slots = threading.BoundedSemaphore(pipeline.depth)
         batches = 0
-        self._idle_since = time.monotonic()
+        self._idle_since = self.clock()
         log.info("worker %s started", self.id, extra={"fields": {"worker_id": self.id}})
         try:
             heartbeat.start()
             while not self.stopping.is_set():
-                if model.done() and model.exception() is not None:
-                    raise model.exception()  # type: ignore[misc]
-                self._drain_dead_letters()
+                self._guarded(self._check_model, pipeline)
+                self._guarded(self._drain_dead_letters)
                 if not slots.acquire(timeout=s.poll_s):
-                    continue  # both batches still busy
-                messages = self._pull()
+                    continue  # every batch slot still busy
+                messages = self._guarded(self._pull) or []
                 if not messages:
                     slots.release()
-                    if self._idle_for() > s.idle_exit_s > 0:
+                    if self._should_exit_idle():
                         log.info("worker %s: idle for %.0f s; exiting", self.id, s.idle_exit_s)
                         break
                     continue
-                runner = BatchRunner(
-                    settings=s,
-                    backends=self.backends,
-                    decode_pool=decode_pool,
-                    renderer=renderer,
-                    segmenter=model.result,
-                    worker=self._worker_info(first=batches == 0),
-                    stopping=self.stopping,
-                    budget=budget,
-                    device_lock=device_lock,
-                )
-                self._in_flight += 1
-                batch_pool.submit(self._run_batch, runner, messages, slots)
+                runner = self._runner(pipeline, first=batches == 0)
+                self._begin_batch()
+                pipeline.batch_pool.submit(self._run_batch, runner, messages, slots)
                 batches += 1
-                if self.max_batches is not None and batches >= self.max_batches:
+                if rules.reached_max_batches(batches, self.max_batches):
                     break
+        except BaseException as exc:
+            self._record_fatal(exc)
         finally:
-            batch_pool.shutdown(wait=True)  # in-flight batches finish or hand their jobs back
+            pipeline.close()  # in-flight batches finish or hand their jobs back
             heartbeat.stop()
             self._goodbye()
-            for pool in (decode_pool, store_pool, model_pool):
-                pool.shutdown(wait=False, cancel_futures=True)
         if self._fatal is not None:
             raise self._fatal
         log.info("worker %s exiting after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
-    def _run_batch(
-        self, runner: BatchRunner, messages: list[Message], slots: threading.BoundedSemaphore
-    ) -> None:
-        try:
-            finished = runner.run(messages)
-        except Exception:
-            log.exception("worker %s: a batch failed; its messages will be redelivered", self.id)
-            finished = 0
-        except BaseException as exc:
-            # Not a failed batch but a dying process (SystemExit, KeyboardInterrupt): stop
-            # pulling and let work() raise it, as it would without the batch thread.
-            self._fatal = exc
-            self.stopping.set()
-            finished = 0
-        finally:
-            with self._lock:
-                self.jobs_done += finished
-                self._in_flight -= 1
-                self._idle_since = time.monotonic()
-            slots.release()
+    # -- one step at a time -------------------------------------------------------------
 
-    def _idle_for(self) -> float:
-        """Seconds without any batch in flight (0 while one is)."""
-        with self._lock:
-            return 0.0 if self._in_flight else time.monotonic() - self._idle_since
+    def _guarded(self, step: Callable[..., _T], *args: object) -> _T | None:
+        """Run a step of the loop: a fatal error propagates (and stops the worker), any
+        other is logged and the loop carries on after a poll interval."""
+        try:
+            return step(*args)
+        except Exception as exc:
+            if classify(exc) is Verdict.STOP:
+                raise
+            log.warning("worker %s: %s failed: %s", self.id, step.__name__.strip("_"), exc)
+            self.stopping.wait(self.settings.poll_s)
+            return None
+
+    def _check_model(self, pipeline: Pipeline) -> None:
+        failure = pipeline.model_failure()
+        if failure is not None:
+            raise failure
+
+    def _drain_dead_letters(self) -> None:
+        s = self.settings
+        drain_dead_letters(self.backends, max_messages=s.batch_size, retry=Retry.from_settings(s))
 
     def _pull(self) -> list[Message]:
         s = self.settings
         queue = self.backends.queue
+        if self.stopping.is_set():  # a batch just stopped the worker
+            return []
         messages = queue.pull(s.batch_size, wait_s=s.poll_s)
-        deadline = time.monotonic() + s.batch_wait_ms / 1000
-        while messages and len(messages) < s.batch_size and not self.stopping.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            messages += queue.pull(s.batch_size - len(messages), wait_s=left)
+        first_at = self.clock()
+        while (
+            wait := rules.fill_wait(
+                len(messages),
+                s.batch_size,
+                first_at=first_at,
+                now=self.clock(),
+                batch_wait_s=s.batch_wait_ms / 1000,
+                stopping=self.stopping.is_set(),
+            )
+        ) is not None:
+            messages += queue.pull(s.batch_size - len(messages), wait_s=wait)
+        if messages and self.stopping.is_set():  # told to stop while pulling
+            for message in messages:
+                queue.nack(message, delay_s=0)
+            return []
         return messages
 
-    def _drain_dead_letters(self) -> None:
-        """Fail the jobs whose messages the queue gave up on, naming the last error."""
-        queue = self.backends.queue
-        for message in queue.pull_dead_letters(self.settings.batch_size):
+    def _runner(self, pipeline: Pipeline, *, first: bool) -> BatchRunner:
+        return BatchRunner(
+            settings=self.settings,
+            backends=self.backends,
+            pipeline=pipeline,
+            worker=self._worker_info(first=first),
+            stopping=self.stopping,
+        )
 
-            def fail(job: Job, attempts: int = message.attempt) -> None:
-                last = f"; last error: {job.error.code}: {job.error.message}" if job.error else ""
-                job.error = ErrorInfo(
-                    code="dead_lettered",
-                    message=f"gave up after {max(attempts, job.attempts)} attempts{last}",
-                )
-                job.timings.finished_at = utcnow()
+    def _begin_batch(self) -> None:
+        with self._lock:
+            self._in_flight += 1
 
-            try:
-                self.backends.status.transition(
-                    message.job_id, [JobState.QUEUED, JobState.RUNNING], JobState.FAILED, fail
+    def _run_batch(
+        self, runner: BatchRunner, messages: list[Message], slots: threading.BoundedSemaphore
+    ) -> None:
+        finished = 0
+        try:
+            finished = runner.run(messages)
+        except Exception as exc:
+            if classify(exc) is Verdict.STOP:
+                self._record_fatal(exc)
+            else:
+                log.exception(
+                    "worker %s: a batch failed; its messages will be redelivered", self.id
                 )
-                log.error("job %s: dead-lettered; marked failed", message.job_id)
-            except Exception as exc:
-                log.warning("job %s: dead letter not applied: %s", message.job_id, exc)
-            queue.ack([message])
+        except BaseException as exc:
+            # Not a failed batch but a dying process (SystemExit, KeyboardInterrupt): stop
+            # pulling and let work() raise it, as it would without the batch thread.
+            self._record_fatal(exc)
+        finally:
+            with self._lock:
+                self.jobs_done += finished
+                self._in_flight -= 1
+                self._idle_since = self.clock()
+            slots.release()
+
+    def _record_fatal(self, exc: BaseException) -> None:
+        """Keep the first fatal error (the one to report) and stop pulling."""
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = exc
+                log.warning("worker %s: fatal error; handing its jobs back", self.id)
+        self.stopping.set()
+
+    def _should_exit_idle(self) -> bool:
+        with self._lock:
+            in_flight, idle_since = self._in_flight, self._idle_since
+        return rules.should_exit_idle(
+            in_flight, idle_since, self.clock(), self.settings.idle_exit_s
+        )
 
     def _worker_info(self, *, first: bool) -> WorkerInfo:
         if not first:
@@ -204,7 +220,17 @@ class Worker:
         )
 
     def _goodbye(self) -> None:
+        """Say goodbye, with the reason if an error stopped this worker (not a dying
+        process: SystemExit, KeyboardInterrupt)."""
+        failure = _describe(self._fatal) if isinstance(self._fatal, Exception) else None
         try:
-            self.backends.launcher.goodbye(self.id)
+            self.backends.launcher.goodbye(self.id, failure=failure)
         except Exception:
             log.exception("worker %s: goodbye not recorded", self.id)
+
+
+def _describe(exc: BaseException) -> str:
+    """``code: message`` for our errors, ``Type: message`` for anything else."""
+    if isinstance(exc, CutoutError):
+        return f"{exc.code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"

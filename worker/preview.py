@@ -15,8 +15,9 @@ import logging
 import numpy as np
 from PIL import Image
 
+from cutout import lifecycle
 from cutout.backends import Backends
-from cutout.job import Job, JobState, Preview
+from cutout.job import Job, Preview
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,8 @@ def record_preview(backends: Backends, job: Job, rgb: np.ndarray) -> None:
         data, width, height = encode_preview(rgb)
         key = preview_key(job.input.sha256)
         backends.blobs.put(key, data, content_type="image/jpeg", if_absent=True)
-        preview = Preview(key=key, width=width, height=height)
-
-        def attach(j: Job) -> None:
-            j.preview = preview
-
-        backends.status.transition(job.id, [JobState.RUNNING], JobState.RUNNING, attach)
+        lifecycle.attach_preview(
+            backends.status, job.id, Preview(key=key, width=width, height=height)
+        )
     except Exception as exc:
         log.warning("job %s: no preview: %s: %s", job.id, type(exc).__name__, exc)

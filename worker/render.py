@@ -22,6 +22,7 @@ import numpy as np
 import effects
 from cutout import results
 from cutout.backends import Backends
+from cutout.codes import ErrorCode
 from cutout.job import ErrorInfo, Job, utcnow
 from cutout.metrics import submitted_at
 from worker.compose import compose_cutout
@@ -160,7 +161,7 @@ class Renderer:
     def _record_error(self, job: Job, effect: str, message: str) -> None:
         log.error("job %s: effect %s failed: %s", job.id, effect, message)
         self.backends.status.record_result(
-            job.id, effect, error=ErrorInfo(code="effect_failed", message=message)
+            job.id, effect, error=ErrorInfo(code=ErrorCode.EFFECT_FAILED, message=message)
         )
 
 

@@ -3,8 +3,9 @@
 The adapters wrap every call in :func:`translated`, so callers above the ports only ever
 see :mod:`cutout.errors` types: ``NotFound`` for a missing object or document,
 ``TransientError`` for what a retry may fix (5xx, 429, timeouts, aborted transactions
-and transactions that ran out of attempts, lost connections), ``ConfigurationError`` for
-credentials and permissions. Anything else is raised unchanged: it is a bug, not a
+and transactions that ran out of attempts, lost connections), ``PermissionDenied`` (a
+``ConfigurationError``) for refused credentials and permissions, ``ConfigurationError``
+for missing ones. Anything else is raised unchanged: it is a bug, not a
 condition to handle.
 """
 
@@ -17,7 +18,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
-from cutout.errors import ConfigurationError, NotFound, TransientError
+from cutout.errors import ConfigurationError, NotFound, PermissionDenied, TransientError
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
     gexc.ServerError,
@@ -29,9 +30,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     requests.Timeout,
     TimeoutError,
 )
+_DENIED: tuple[type[BaseException], ...] = (gexc.Unauthorized, gexc.Forbidden)
 _CONFIGURATION: tuple[type[BaseException], ...] = (
-    gexc.Unauthorized,
-    gexc.Forbidden,
     auth_exc.DefaultCredentialsError,
     auth_exc.RefreshError,
 )
@@ -47,6 +47,8 @@ def translated(what: str) -> Iterator[None]:
         raise NotFound(f"{what}: not found ({exc.message})") from exc
     except _TRANSIENT as exc:
         raise TransientError(f"{what}: {exc}") from exc
+    except _DENIED as exc:
+        raise PermissionDenied(f"{what}: {exc}") from exc
     except _CONFIGURATION as exc:
         raise ConfigurationError(f"{what}: {exc}") from exc
     except ValueError as exc:

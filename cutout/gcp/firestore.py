@@ -29,9 +29,11 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
+from cutout import lifecycle
+from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.gcp.errors import translated
-from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, check_transition, utcnow
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, utcnow
 from cutout.ports import StatusStore
 from cutout.ports.status import JobFilter, Mutation, Position, check_effect_name
 
@@ -93,13 +95,7 @@ class FirestoreStatusStore(StatusStore):
             if not snapshot.exists:
                 raise NotFound(f"no job {job_id}")
             job = from_document(snapshot.to_dict())
-            if job.state not in allowed:
-                wanted = ", ".join(sorted(s.value for s in allowed))
-                raise Conflict(f"job {job_id} is {job.state.value}, not {wanted}")
-            check_transition(job.state, new)
-            if mutate is not None:
-                mutate(job)
-            job.state = new
+            lifecycle.apply(job, allowed, new, mutate)
             job.updated_at = utcnow()
             transaction.set(ref, to_document(job))
             return job
@@ -208,7 +204,7 @@ def check_document_id(value: str, what: str) -> str:
         or (value.startswith("__") and value.endswith("__"))
         or len(value.encode()) > 1500
     ):
-        raise InvalidInput(f"invalid {what} {value!r}", code="invalid_id")
+        raise InvalidInput(f"invalid {what} {value!r}", code=ErrorCode.INVALID_ID)
     return value
 
 

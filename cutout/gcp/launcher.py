@@ -7,7 +7,8 @@ worker`` here: the Admin API has no emulator). Either way, every process that sc
 works reads and writes the same documents:
 
 - heartbeats: ``<workers collection>/<worker id>`` with ``expire_at`` for the
-  collection's TTL policy; a goodbye adds ``gone_at``, which a late beat cannot remove;
+  collection's TTL policy; a goodbye adds ``gone_at``, which a late beat cannot remove,
+  and, after a fatal error, ``failed_at`` and ``failure`` (what :meth:`failures` lists);
 - start records: one document ``<workers collection>_starts/scale`` holding the starts
   of the last window, read and rewritten in a transaction (:meth:`claim_starts`). One
   document, rewritten at most once per scaling decision, is well inside Firestore's
@@ -26,7 +27,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from cutout.gcp.errors import translated
 from cutout.gcp.firestore import check_document_id
 from cutout.job import utcnow
-from cutout.ports import Launcher, StartRecord, WorkerBeat
+from cutout.ports import Launcher, StartRecord, WorkerBeat, WorkerFailure
 
 #: Heartbeat documents outlive their worker by this much, then the TTL policy drops them.
 BEAT_TTL = timedelta(days=1)
@@ -67,10 +68,24 @@ class FirestoreLauncher(Launcher):
         with translated(f"recording a heartbeat of worker {beat.worker_id}"):
             self._worker(beat.worker_id).set(document, merge=True)
 
-    def goodbye(self, worker_id: str) -> None:
+    def goodbye(self, worker_id: str, *, failure: str | None = None) -> None:
         now = utcnow()
+        document: dict[str, Any] = {"gone_at": now, "expire_at": now + BEAT_TTL}
+        if failure is not None:
+            document |= {"failed_at": now, "failure": failure}
         with translated(f"recording the goodbye of worker {worker_id}"):
-            self._worker(worker_id).set({"gone_at": now, "expire_at": now + BEAT_TTL}, merge=True)
+            self._worker(worker_id).set(document, merge=True)
+
+    def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
+        cutoff: datetime = utcnow() - timedelta(seconds=max_age_s)
+        query = self._workers.where(filter=FieldFilter("failed_at", ">=", cutoff))
+        with translated("listing failed workers"):
+            documents = [(s.id, s.to_dict() or {}) for s in query.stream()]
+        found = [
+            WorkerFailure(worker_id=worker_id, at=d["failed_at"], reason=d.get("failure", ""))
+            for worker_id, d in documents
+        ]
+        return sorted(found, key=lambda f: (f.at, f.worker_id), reverse=True)
 
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:
         """Newest beat first."""

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
+from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.gcp.errors import translated
 
@@ -52,7 +53,8 @@ class UrlSigner:
         client must send exactly ``content_type`` as its ``Content-Type`` header."""
         if not 0 < ttl_s <= MAX_TTL_S:
             raise InvalidInput(
-                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}", code="invalid_ttl"
+                f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}",
+                code=ErrorCode.INVALID_TTL,
             )
         kwargs: dict[str, Any] = {
             "version": "v4",

@@ -198,7 +198,9 @@ class LocalBlobStore(BlobStore):
         the tree must not lead outside the root either)."""
         path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
-            raise InvalidInput(f"blob key {key!r} leads outside the store", code="invalid_key")
+            raise InvalidInput(
+                f"blob key {key!r} leads outside the store", code=ErrorCode.INVALID_KEY
+            )
         return path
 
 

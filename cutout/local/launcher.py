@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from cutout.local.sqlite import Database
-from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
+from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat, WorkerFailure
 from cutout.settings import Settings
 from cutout.worker_processes import WORKER_COMMAND, WorkerProcesses
 
@@ -26,7 +26,13 @@ CREATE TABLE IF NOT EXISTS workers (
 CREATE TABLE IF NOT EXISTS worker_starts (
     at REAL NOT NULL,
     count INTEGER NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS worker_failures (
+    worker_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS worker_failures_at ON worker_failures (at)
 """
 
 
@@ -54,7 +60,7 @@ class LocalLauncher(Launcher):
                 (beat.worker_id, beat.at.timestamp(), int(beat.busy), beat.jobs_done, started),
             )
 
-    def goodbye(self, worker_id: str) -> None:
+    def goodbye(self, worker_id: str, *, failure: str | None = None) -> None:
         now = time.time()
         with self._db.write() as conn:
             conn.execute(
@@ -62,7 +68,30 @@ class LocalLauncher(Launcher):
                 " ON CONFLICT (worker_id) DO UPDATE SET gone = 1",
                 (worker_id, now),
             )
-            conn.execute("DELETE FROM workers WHERE at < ?", (now - FORGET_AFTER_S,))
+            if failure is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO worker_failures (worker_id, at, reason)"
+                    " VALUES (?, ?, ?)",
+                    (worker_id, now, failure),
+                )
+            for table in ("workers", "worker_failures"):
+                conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - FORGET_AFTER_S,))
+
+    def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT worker_id, at, reason FROM worker_failures WHERE at >= ?"
+                " ORDER BY at DESC, worker_id",
+                (time.time() - max_age_s,),
+            ).fetchall()
+        return [
+            WorkerFailure(
+                worker_id=row["worker_id"],
+                at=datetime.fromtimestamp(row["at"], UTC),
+                reason=row["reason"],
+            )
+            for row in rows
+        ]
 
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:
         """Newest beat first."""

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cutout.codes import ErrorCode
 from cutout.errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -116,5 +117,7 @@ def _execute_busy(conn: sqlite3.Connection, sql: str, path: Path) -> None:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             log.warning("sqlite %s: %s still locked after the busy timeout", path, sql)
-            raise TransientError(f"database {path} is busy ({exc})", code="db_busy") from exc
+            raise TransientError(
+                f"database {path} is busy ({exc})", code=ErrorCode.DB_BUSY
+            ) from exc
         raise

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
+from cutout import lifecycle
 from cutout.errors import Conflict, NotFound
-from cutout.job import EffectResult, ErrorInfo, Job, JobState, check_transition, utcnow
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, utcnow
 from cutout.local.sqlite import Database
 from cutout.ports.status import JobFilter, Mutation, Position, StatusStore, check_effect_name
 
@@ -79,17 +80,7 @@ class SqliteStatusStore(StatusStore):
         mutate: Mutation | None = None,
     ) -> Job:
         allowed = frozenset(expected)
-
-        def change(job: Job) -> None:
-            if job.state not in allowed:
-                wanted = ", ".join(sorted(s.value for s in allowed))
-                raise Conflict(f"job {job_id} is {job.state.value}, expected one of: {wanted}")
-            check_transition(job.state, new)
-            if mutate is not None:
-                mutate(job)
-            job.state = new
-
-        return self._update(job_id, change)
+        return self._update(job_id, lambda job: lifecycle.apply(job, allowed, new, mutate))
 
     def record_result(
         self,

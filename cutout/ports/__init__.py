@@ -6,7 +6,7 @@ one contract suite (tests/contract/) holds every adapter to them.
 
 from cutout.ports.blobstore import BlobInfo, BlobStore
 from cutout.ports.keys import KeyStore
-from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat
+from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat, WorkerFailure
 from cutout.ports.queue import JobQueue, Message
 from cutout.ports.status import StatusStore
 
@@ -20,4 +20,5 @@ __all__ = [
     "StartRecord",
     "StatusStore",
     "WorkerBeat",
+    "WorkerFailure",
 ]

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
 
 #: Keys under this prefix are uploads (on GCS: the uploads bucket, kept
@@ -29,7 +30,7 @@ def check_key(key: str) -> str:
     if len(key) > MAX_KEY or not all(
         _SEGMENT.fullmatch(s) and len(s) <= MAX_SEGMENT for s in segments
     ):
-        raise InvalidInput(f"invalid blob key {key!r}", code="invalid_key")
+        raise InvalidInput(f"invalid blob key {key!r}", code=ErrorCode.INVALID_KEY)
     return key
 
 

@@ -22,6 +22,15 @@ class WorkerBeat:
 
 
 @dataclass(frozen=True)
+class WorkerFailure:
+    """A worker stopped on a fatal error at ``at``; ``reason`` is ``code: message``."""
+
+    worker_id: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class StartRecord:
     """``count`` workers were requested at ``at``."""
 
@@ -43,9 +52,15 @@ class Launcher(ABC):
         """Record a worker's heartbeat."""
 
     @abstractmethod
-    def goodbye(self, worker_id: str) -> None:
+    def goodbye(self, worker_id: str, *, failure: str | None = None) -> None:
         """The worker is exiting: stop counting it as alive, even if a late beat for the
-        same id arrives afterwards (worker ids are never reused)."""
+        same id arrives afterwards (worker ids are never reused). ``failure`` says why it
+        stopped on a fatal error; :meth:`failures` lists it from then on."""
+
+    @abstractmethod
+    def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
+        """Workers that said goodbye with a failure in the last ``max_age_s`` seconds,
+        newest first: what the scaler backs off from."""
 
     @abstractmethod
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:

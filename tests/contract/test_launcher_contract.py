@@ -153,3 +153,19 @@ def test_started_workers_beat_and_stop(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_goodbye_with_a_failure_is_listed_until_it_is_too_old(launcher: Launcher) -> None:
+    reason = "configuration: cannot read checkpoint /w.pth"
+    launcher.goodbye("w1", failure=reason)
+    launcher.beat(WorkerBeat(worker_id="w2", at=utcnow()))
+    launcher.goodbye("w2")  # a clean exit is no failure
+    [failure] = launcher.failures(max_age_s=60)
+    assert (failure.worker_id, failure.reason) == (
+        "w1",
+        "configuration: cannot read checkpoint /w.pth",
+    )
+    assert abs((failure.at - utcnow()).total_seconds()) < 30
+    assert launcher.alive(max_age_s=60) == []
+    time.sleep(1.1)
+    assert launcher.failures(max_age_s=1) == []

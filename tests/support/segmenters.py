@@ -80,3 +80,16 @@ class PickySegmenter(EllipseSegmenter):
         if any(image.shape[1] == 77 for image in images):
             raise InvalidInput("a 77-pixel-wide image cannot be segmented", code="unsegmentable")
         return super().segment(images)
+
+
+class PoisonSegmenter(EllipseSegmenter):
+    """Crashes (as model code does on a photo it chokes on) whenever a batch holds an
+    image :data:`POISON_WIDTH` pixels wide; every other photo segments normally."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if any(image.shape[1] == POISON_WIDTH for image in images):
+            raise RuntimeError("shape mismatch in the decoder (poison photo)")
+        return super().segment(images)
+
+
+POISON_WIDTH = 66

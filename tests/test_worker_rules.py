@@ -1,0 +1,57 @@
+"""The worker loop's rules as pure functions: given the state and a clock reading, when
+to keep topping up a batch and when to exit idle (a simulation drives the same code)."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import rules
+
+
+def test_an_empty_pull_is_not_topped_up() -> None:
+    assert rules.fill_wait(0, 4, first_at=0, now=0, batch_wait_s=1, stopping=False) is None
+
+
+def test_a_partial_batch_waits_out_what_is_left_of_the_batch_wait() -> None:
+    wait = rules.fill_wait(1, 4, first_at=10.0, now=10.0, batch_wait_s=0.2, stopping=False)
+    assert wait == pytest.approx(0.2)
+    left = rules.fill_wait(3, 4, first_at=10.0, now=10.15, batch_wait_s=0.2, stopping=False)
+    assert left == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("have", "now", "batch_wait_s", "stopping"),
+    [
+        (4, 10.0, 0.2, False),  # full
+        (5, 10.0, 0.2, False),  # more than full (never asked for, still no wait)
+        (1, 10.2, 0.2, False),  # the batch wait is over
+        (1, 10.0, 0.0, False),  # batch_wait_ms=0: never wait
+        (1, 10.0, 0.2, True),  # stopping
+    ],
+)
+def test_a_batch_stops_filling(have: int, now: float, batch_wait_s: float, stopping: bool) -> None:
+    assert (
+        rules.fill_wait(
+            have, 4, first_at=10.0, now=now, batch_wait_s=batch_wait_s, stopping=stopping
+        )
+        is None
+    )
+
+
+def test_idle_time_counts_from_the_last_batch_and_not_while_one_is_in_flight() -> None:
+    assert rules.idle_for(0, idle_since=100.0, now=130.0) == 30.0
+    assert rules.idle_for(1, idle_since=100.0, now=130.0) == 0.0
+    assert rules.idle_for(0, idle_since=100.0, now=99.0) == 0.0  # a clock never runs back
+
+
+def test_the_worker_exits_only_after_more_than_the_idle_period_with_nothing_in_flight() -> None:
+    assert not rules.should_exit_idle(0, idle_since=0.0, now=60.0, idle_exit_s=60)
+    assert rules.should_exit_idle(0, idle_since=0.0, now=60.5, idle_exit_s=60)
+    assert not rules.should_exit_idle(2, idle_since=0.0, now=600, idle_exit_s=60)
+    assert not rules.should_exit_idle(0, idle_since=0.0, now=1e9, idle_exit_s=0)  # 0: never
+
+
+def test_max_batches() -> None:
+    assert not rules.reached_max_batches(5, None)
+    assert not rules.reached_max_batches(1, 2)
+    assert rules.reached_max_batches(2, 2)

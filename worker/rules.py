@@ -1,0 +1,38 @@
+"""The worker loop's decisions, as pure functions of its state and a clock reading, so
+the loop and a simulation of it (the scaling planner) run the very same rules.
+
+Times are seconds on one monotonic clock (the loop passes ``time.monotonic()``; a
+simulation passes its own). Nothing here sleeps, reads settings or touches a backend.
+"""
+
+from __future__ import annotations
+
+
+def fill_wait(
+    have: int, batch_size: int, *, first_at: float, now: float, batch_wait_s: float, stopping: bool
+) -> float | None:
+    """How long to wait for more messages to top up a batch, or ``None`` to stop filling.
+
+    A batch is topped up only once it has a first message (an empty pull is an idle
+    poll, not a batch), until it is full, for at most ``batch_wait_s`` after that first
+    message arrived at ``first_at``, and never while the worker is stopping."""
+    if have == 0 or have >= batch_size or stopping:
+        return None
+    left = first_at + batch_wait_s - now
+    return left if left > 0 else None
+
+
+def idle_for(in_flight: int, idle_since: float, now: float) -> float:
+    """Seconds without any batch in flight: 0 while one is; otherwise since the last batch
+    ended (or the worker started), ``idle_since``."""
+    return 0.0 if in_flight else max(now - idle_since, 0.0)
+
+
+def should_exit_idle(in_flight: int, idle_since: float, now: float, idle_exit_s: float) -> bool:
+    """Exit once idle for longer than ``idle_exit_s``; ``idle_exit_s == 0`` never exits."""
+    return idle_exit_s > 0 and idle_for(in_flight, idle_since, now) > idle_exit_s
+
+
+def reached_max_batches(batches: int, max_batches: int | None) -> bool:
+    """Whether the worker has started all the batches it was allowed (``None``: no limit)."""
+    return max_batches is not None and batches >= max_batches
