@@ -37,8 +37,10 @@ export interface Rendition {
 }
 
 export interface Result extends Rendition {
-  /** A smaller display copy, when the service makes one (shown first, the full one downloaded). */
-  display?: Rendition | null;
+  /** The small display copy (WebP), when the service makes one: show it first. */
+  display: Rendition | null;
+  /** The full-resolution result, to download; null until it is written. */
+  full: Rendition | null;
   [extra: string]: unknown;
 }
 
@@ -55,7 +57,8 @@ export interface Job {
   input: { width: number; height: number; format: string; bytes: number };
   /** A displayable JPEG of the input (HEIC included), once a worker has decoded it. */
   preview: { url: string; width: number; height: number } | null;
-  results: Record<string, Result>;
+  results: Record<string, Rendition>;
+  displays?: Record<string, Rendition>;
   effect_errors: Record<string, ApiErrorBody>;
   error: ApiErrorBody | null;
   /** Answered from stored results, no worker involved. */

@@ -15,8 +15,9 @@ export async function removeBackground(file: File, bar: HTMLProgressElement): Pr
     return await cutout.poll(job, {
       signal: controller.signal,
       onResult: (effect, result) => {
-        const url: string = result.display?.url ?? result.url;
-        void download(url, resultFilename(file.name, effect, result.format));
+        const shown: string = result.display?.url ?? result.url;
+        if (result.full) void download(result.full.url, resultFilename(file.name, effect, result.full.format));
+        void shown;
       },
     });
   } catch (err) {

@@ -57,7 +57,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID_UPLOAD_ID = "invalid_upload_id"
     UPLOAD_NOT_FOUND = "upload_not_found"
+    UPLOAD_USED = "upload_used"  # 409: a direct-upload URL works once (a second PUT)
     JOB_NOT_FOUND = "job_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
     INVALID_KEY = "invalid_key"
@@ -80,6 +82,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"
+    LISTING_NEEDS_SECRET_KEY = "listing_needs_secret_key"
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     BAD_SIGNATURE = "bad_signature"
@@ -92,10 +95,41 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429: a caller's quota is spent (cutout/quotas.py)
     OVERLOADED = "overloaded"  # 503: a tier's backlog is past its bound (cutout/shedding.py)
 
+    # -- remove.bg's dialect (POST /v1.0/removebg, ingest/removebg/) -----------------------
+    MISSING_SOURCE = "missing_source"
+    MULTIPLE_SOURCES = "multiple_sources"
+    MULTIPLE_BG_SOURCES = "multiple_bg_sources"
+    INVALID_IMAGE_URL = "invalid_image_url"
+    INVALID_BG_IMAGE_URL = "invalid_bg_image_url"
+    FAILED_IMAGE_DOWNLOAD = "failed_image_download"
+    FAILED_BG_DOWNLOAD = "failed_bg_download"
+    FAILED_TO_READ_IMAGE = "failed_to_read_image"
+    FILE_TOO_LARGE = "file_too_large"
+    INVALID_FILE_TYPE = "invalid_file_type"
+    RESOLUTION_TOO_HIGH = "resolution_too_high"
+    INVALID_SIZE = "invalid_size"
+    INVALID_TYPE = "invalid_type"
+    INVALID_TYPE_LEVEL = "invalid_type_level"
+    INVALID_CHANNELS = "invalid_channels"
+    INVALID_ROI = "invalid_roi"
+    INVALID_CROP = "invalid_crop"
+    INVALID_CROP_MARGIN = "invalid_crop_margin"
+    INVALID_SCALE = "invalid_scale"
+    INVALID_POSITION = "invalid_position"
+    INVALID_ADD_SHADOW = "invalid_add_shadow"
+    INVALID_SEMITRANSPARENCY = "invalid_semitransparency"
+    INVALID_SHADOW_METHOD = "invalid_shadow_method"
+    INVALID_BG_COLOR = "invalid_bg_color"
+    INSUFFICIENT_CREDITS = "insufficient_credits"  # 402: the key's images per day are spent
+    AUTH_FAILED = "auth_failed"  # 403: no key, a wrong one, or not a secret key
+    RESULT_TIMEOUT = "result_timeout"  # 504-like: the job outlived the wait, still running
+    WAIT_SLOTS_FULL = "wait_slots_full"  # 503: too many synchronous waits right now
+
     # -- a job's outcome (job.error / effect_errors) ----------------------------------------
     INPUT_MISSING = "input_missing"
+    INPUT_CHANGED = "input_changed"  # the input's bytes no longer hash to the job's sha256
     EFFECT_FAILED = "effect_failed"
     ALL_EFFECTS_FAILED = "all_effects_failed"
     DEAD_LETTERED = "dead_lettered"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # e.g. a queued job of a batch its owner cancelled
     WORKER_FAILED = "worker_failed"

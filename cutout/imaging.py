@@ -115,6 +115,12 @@ def _signature(data: bytes) -> str | None:
     return next((name for at, magic, name in _SIGNATURES if data[at:].startswith(magic)), None)
 
 
+def sniff_format(head: bytes) -> str | None:
+    """The image format the first bytes of a file announce (16 are enough), or ``None``:
+    how a folder walk tells photos from other files by content, not by extension."""
+    return _signature(head)
+
+
 def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
     """Sniff and check an upload without decoding its pixels: cheap enough for ingest's
     latency budget (a full JPEG decode would cost more than the rest of the request).

@@ -9,10 +9,11 @@ the job id and its priority. Every adapter stores the JSON form of :class:`Job`
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -118,6 +119,38 @@ class OutputSpec(_Model):
         return self
 
 
+class Rendition(StrEnum):
+    """The encodings of one result: ``display`` (small, lossy WebP, for the phone; stored
+    and recorded first) and ``full`` (the job's format at the input's full resolution)."""
+
+    DISPLAY = "display"
+    FULL = "full"
+
+
+#: The lowest lossy WebP quality a display rendition may use (below it fur turns to mush).
+DISPLAY_QUALITY_FLOOR = 70
+DISPLAY_LONG_SIDE = 1600
+DISPLAY_QUALITY = 80
+
+
+class DisplaySpec(_Model):
+    """The display rendition a job asks for: its long side at most ``long_side`` pixels
+    (never upscaled), lossy WebP with alpha at ``quality`` (at least
+    :data:`DISPLAY_QUALITY_FLOOR`). Fixed per job at ingest, so ingest's cache lookup and
+    the worker agree whatever their settings."""
+
+    long_side: int = Field(DISPLAY_LONG_SIDE, ge=64, le=8192)
+    quality: int = Field(DISPLAY_QUALITY, ge=DISPLAY_QUALITY_FLOOR, le=100)
+
+    @property
+    def output(self) -> OutputSpec:
+        return OutputSpec(format=OutputFormat.WEBP, quality=self.quality)
+
+    def scale(self, height: int, width: int) -> float:
+        """Display pixels per full-resolution pixel for an image of that size (≤ 1)."""
+        return min(1.0, self.long_side / max(height, width))
+
+
 class ErrorInfo(_Model):
     code: str
     message: str
@@ -156,9 +189,7 @@ class ModelInfo(_Model):
 
 
 class WorkerInfo(_Model):
-    """The worker that claimed the job. ``warm``: that worker was already running when
-    the job was submitted (warmed by ``POST /v1/warm`` or by earlier work), so the job
-    did not wait for a start; ``None`` on records made before the field existed."""
+    """``warm``: the worker was running when the job was submitted (no start waited for)."""
 
     id: str
     cold_start: bool = False
@@ -168,8 +199,7 @@ class WorkerInfo(_Model):
 
 
 class Preview(_Model):
-    """A small JPEG of the input that every browser can show (HEIC cannot be shown
-    outside Safari), written by the worker right after decoding the photo."""
+    """A small JPEG of the input every browser shows (HEIC: only Safari); worker/preview.py."""
 
     key: str
     width: int
@@ -189,7 +219,9 @@ class Job(_Model):
     input: InputInfo
     effects: list[EffectRequest]
     output: OutputSpec = Field(default_factory=OutputSpec)
+    display: DisplaySpec | None = None
     results: dict[str, EffectResult] = Field(default_factory=dict)
+    displays: dict[str, EffectResult] = Field(default_factory=dict)
     effect_errors: dict[str, ErrorInfo] = Field(default_factory=dict)
     attempts: int = 0
     error: ErrorInfo | None = None
@@ -217,24 +249,35 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def idempotent_job_id(key_id: str, idempotency_key: str) -> str:
-    """A job id derived from the client's idempotency key, so that creating the job twice
-    collides in the status store instead of needing a separate index."""
-    return _digest({"client": key_id, "idempotency_key": idempotency_key})[:32]
+def idempotent_job_id(secret: bytes, tenant_id: str, idempotency_key: str) -> str:
+    """A job id derived from the tenant and its idempotency key, so that creating the job
+    twice collides in the status store instead of needing a separate index. Keyed with a
+    server secret: ids stay unguessable (they are read capabilities for anonymous and
+    publishable callers) even to someone who knows the tenant and the key."""
+    canonical = json.dumps({"client": tenant_id, "idempotency_key": idempotency_key})
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def request_fingerprint(
-    input_sha256: str, effects: list[EffectRequest], output: OutputSpec, priority: Priority
+    input_sha256: str,
+    effects: list[EffectRequest],
+    output: OutputSpec,
+    priority: Priority,
+    *,
+    display: bool = True,
 ) -> str:
-    """What "the same request" means for idempotency: same bytes, effects and output."""
-    return _digest(
-        {
-            "input": input_sha256,
-            "effects": [e.model_dump(mode="json") for e in effects],
-            "output": output.model_dump(mode="json"),
-            "priority": priority.value,
-        }
-    )
+    """What "the same request" means for idempotency: same bytes, effects and output, and
+    the same renditions (a full-only request is marked, so default requests keep the
+    fingerprints they had before renditions existed)."""
+    request: dict[str, Any] = {
+        "input": input_sha256,
+        "effects": [e.model_dump(mode="json") for e in effects],
+        "output": output.model_dump(mode="json"),
+        "priority": priority.value,
+    }
+    if not display:
+        request["renditions"] = [Rendition.FULL.value]
+    return _digest(request)
 
 
 def cache_key(
@@ -242,21 +285,25 @@ def cache_key(
     model_identity: str,
     chain: Sequence[EffectRequest],
     output: OutputSpec,
+    rendition: Mapping[str, object] | None = None,
 ) -> str:
     """Content address of one result: equal keys mean interchangeable results, so a repeat
     request is answered from storage and a redelivered job rewrites nothing.
 
     ``chain`` is every effect that shapes the result, in order: the effect itself, preceded
     by any effects of the job that it composes with (e.g. ``crop`` before ``blackwhite``).
+    ``rendition`` describes a rendition other than the full one (its name and size); the
+    full rendition leaves it out, so its keys are those it had before renditions existed.
     """
-    return _digest(
-        {
-            "input": input_sha256,
-            "model": model_identity,
-            "chain": [e.model_dump(mode="json") for e in chain],
-            "output": output.model_dump(mode="json"),
-        }
-    )
+    content: dict[str, Any] = {
+        "input": input_sha256,
+        "model": model_identity,
+        "chain": [e.model_dump(mode="json") for e in chain],
+        "output": output.model_dump(mode="json"),
+    }
+    if rendition is not None:
+        content["rendition"] = dict(rendition)
+    return _digest(content)
 
 
 def result_key(cache_key_: str, output: OutputSpec) -> str:

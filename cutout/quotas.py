@@ -232,6 +232,30 @@ class QuotaLimiter:
             log.error("quota storage failed, request let through unmetered: %s", exc.storage_error)
             return Decision.unmetered()
 
+    def spend_images(self, caller: QuotaCaller, images: int) -> Decision:
+        """Spend ``images`` of a caller whose request :meth:`check` already counted (an
+        endpoint that validates the request in between, so a 400 spends no image)."""
+        subjects = self._subjects(caller)
+        try:
+            refusal = self._spend_images(subjects, images)
+            narrowest = subjects[0]
+            item = _per_minute(narrowest.quota.requests_per_minute)
+            return refusal or self._decision(True, item, ("requests", *narrowest.ids), narrowest)
+        except StorageError as exc:
+            log.error("quota storage failed, request let through unmetered: %s", exc.storage_error)
+            return Decision.unmetered()
+
+    def images_left(self, caller: QuotaCaller) -> tuple[int, int]:
+        """``(remaining, limit)`` of images today for the caller's widest subject (the
+        whole key), spending nothing: what remove.bg's ``GET /v1.0/account`` reports."""
+        subject = self._subjects(caller)[-1]
+        item = _per_day(subject.quota.images_per_day)
+        try:
+            stats = self._limiter.get_window_stats(item, "images", *subject.ids)
+        except StorageError:
+            return item.amount, item.amount
+        return stats.remaining, item.amount
+
     def _spend_images(self, subjects: list[_Subject], images: int) -> Decision | None:
         checks = [(_per_day(s.quota.images_per_day), ("images", *s.ids), s) for s in subjects]
         for item, ids, subject in checks:

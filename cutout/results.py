@@ -10,12 +10,14 @@ encoding) and its blob key (:func:`cutout.job.result_key`). Serving a stored res
 cache hit or as the reuse of an earlier delivery's work, restarts its retention clock
 (:meth:`BlobStore.touch`), so a hit on day 29 never hands out a result deleted on day 30.
 
+Renditions: a job with a :class:`~cutout.job.DisplaySpec` has two results per effect, a
+*display* one (lossy WebP at display size, planned first, so it is stored and recorded
+first) and the *full* one (the job's format at full resolution). The display rendition's
+name and size go into its cache key; the full one's key is the key results had before
+renditions existed. The runtime that computed the alpha is part of the model identity.
+
 Room for what comes next, not built yet:
 
-- **Renditions** (several encodings of one result, e.g. a small display WebP recorded
-  before the full-resolution master): :func:`plan` would emit one :class:`PlannedResult`
-  per rendition, each with its own ``output`` and ``rendition`` name; a rendition other
-  than :data:`FULL` goes into the cache key, so the ``full`` keys stay as they are today.
 - **Inputs by reference** (an existing object rather than bytes hashed at ingest):
   :func:`input_identity` is the one place that says what identifies an input; for a
   reference it would be the object's path and generation until its bytes are hashed.
@@ -28,11 +30,12 @@ from dataclasses import dataclass
 import effects
 from cutout import job as contract
 from cutout.errors import TransientError
-from cutout.job import EffectResult, Job, OutputSpec
+from cutout.job import EffectResult, Job, OutputSpec, Rendition
 from cutout.ports.blobstore import BlobInfo, BlobStore
 
-#: The rendition every result has today: the full-resolution one, in the job's format.
-FULL = "full"
+#: The rendition every result has: the full-resolution one, in the job's format.
+FULL = Rendition.FULL
+DISPLAY = Rendition.DISPLAY
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class PlannedResult:
     output: OutputSpec
     cache_key: str
     blob_key: str
-    rendition: str = FULL
+    rendition: Rendition = FULL
 
 
 def input_identity(job: Job) -> str:
@@ -57,23 +60,31 @@ def input_identity(job: Job) -> str:
 
 
 def plan(job: Job, model_identity: str) -> list[PlannedResult]:
-    """The job's results, one per requested effect, in the job's order."""
+    """The job's results: every display rendition (if the job has them), then every full
+    one, each in the job's order of effects."""
     identity = input_identity(job)
+    chains = effects.plan([e.name for e in job.effects])
+    renditions: list[tuple[Rendition, OutputSpec, dict[str, object] | None]] = []
+    if job.display is not None:
+        size: dict[str, object] = {"name": DISPLAY.value, "long_side": job.display.long_side}
+        renditions.append((DISPLAY, job.display.output, size))
+    renditions.append((FULL, job.output, None))
     planned = []
-    for index, chain in enumerate(effects.plan([e.name for e in job.effects])):
-        key = contract.cache_key(
-            identity, model_identity, [job.effects[i] for i in chain], job.output
-        )
-        planned.append(
-            PlannedResult(
-                effect=job.effects[index].name,
-                index=index,
-                chain=tuple(chain),
-                output=job.output,
-                cache_key=key,
-                blob_key=contract.result_key(key, job.output),
+    for rendition, output, described in renditions:
+        for index, chain in enumerate(chains):
+            steps = [job.effects[i] for i in chain]
+            key = contract.cache_key(identity, model_identity, steps, output, described)
+            planned.append(
+                PlannedResult(
+                    effect=job.effects[index].name,
+                    index=index,
+                    chain=tuple(chain),
+                    output=output,
+                    cache_key=key,
+                    blob_key=contract.result_key(key, output),
+                    rendition=rendition,
+                )
             )
-        )
     return planned
 
 

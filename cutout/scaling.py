@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cutout.backends import Backends
 from cutout.job import utcnow
@@ -63,21 +63,29 @@ class ScalePolicy:
         return min(self.max_workers, max(wanted, 1 if warm else 0))
 
 
-def workers_to_start(want: int, alive: Sequence[WorkerBeat], records: Sequence[StartRecord]) -> int:
+def workers_to_start(
+    want: int,
+    alive: Sequence[WorkerBeat],
+    records: Sequence[StartRecord],
+    arrivals: Sequence[datetime] = (),
+) -> int:
     """How many to start so that alive + on-their-way reaches ``want``.
 
     A requested start counts as on its way until a worker whose process started after
-    the request shows up alive (matched oldest first) or the record leaves the window.
+    the request has arrived (matched oldest first) or the record leaves the window.
+    ``arrivals`` are the start times of every worker seen in the window, gone ones
+    included: a worker that came, served and exited fulfilled its start, so a job
+    queued after it left starts a new one instead of waiting out the window.
     """
-    arrivals = sorted(b.started_at for b in alive if b.started_at is not None)
+    arrived = sorted({*arrivals, *(b.started_at for b in alive if b.started_at is not None)})
     pending = 0
     for record in records:
         for _ in range(record.count):
-            arrived = next((i for i, t in enumerate(arrivals) if t >= record.at), None)
-            if arrived is None:
+            match = next((i for i, t in enumerate(arrived) if t >= record.at), None)
+            if match is None:
                 pending += 1
             else:
-                arrivals.pop(arrived)
+                arrived.pop(match)
     return max(0, want - len(alive) - pending)
 
 
@@ -112,9 +120,11 @@ class Scaler:
         started = 0
         held_back = self._held_back() if want > len(alive) else 0.0
         if want > len(alive) and not held_back:
+            window_s = self._policy.start_window_s
+            arrivals = launcher.arrivals(since=utcnow() - timedelta(seconds=window_s))
             started = launcher.claim_starts(
-                lambda records: workers_to_start(want, alive, records),
-                window_s=self._policy.start_window_s,
+                lambda records: workers_to_start(want, alive, records, arrivals),
+                window_s=window_s,
             )
         if started:
             log.info(

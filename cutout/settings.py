@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cutout.errors import ConfigurationError
+from cutout.job import DISPLAY_LONG_SIDE, DISPLAY_QUALITY, DISPLAY_QUALITY_FLOOR, DisplaySpec
 
 ENV_PREFIX = "CUTOUT_"
 
@@ -62,11 +63,28 @@ class Settings(BaseModel):
         5.0, ge=0, description="how long an instance trusts a key record: revocation delay"
     )
     allow_anonymous: bool = Field(True, description="accept requests without an API key")
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description="proxies in front of ingest that append to X-Forwarded-For (Cloud Run: "
+        "1); 0: the header is ignored and the socket's peer is the client",
+    )
     cors_origins: str = Field(
         "", description="comma-separated exact origins granted CORS besides public_url's"
     )
     page_key: str = Field(
         "", description="publishable token the served page sends (GCP: anonymous is off)"
+    )
+
+    # the display rendition every result gets first (cutout/results.py)
+    display_long_side: int = Field(
+        DISPLAY_LONG_SIDE, ge=64, le=8192, description="display rendition's long side, px"
+    )
+    display_quality: int = Field(
+        DISPLAY_QUALITY,
+        ge=DISPLAY_QUALITY_FLOOR,
+        le=100,
+        description="display rendition's lossy WebP quality",
     )
 
     # segmentation
@@ -152,6 +170,20 @@ class Settings(BaseModel):
         4.0, gt=0, description="jobs/s the workers clear: the Retry-After estimate of a 503"
     )
 
+    # the remove.bg-compatible route (ingest/removebg/): a synchronous wait per request
+    removebg_wait_s: float = Field(
+        30.0, gt=0, le=300, description="the longest POST /v1.0/removebg waits for its job"
+    )
+    removebg_max_waits: int = Field(16, ge=1, description="concurrent waits per instance")
+    removebg_max_waits_per_key: int = Field(4, ge=1, description="concurrent waits per key")
+
+    # fetching image_url / bg_image_url (ingest/fetch.py)
+    fetch_allow_http: bool = Field(False, description="also fetch plain http:// URLs")
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, le=60, description="a whole fetch, redirects included"
+    )
+    fetch_max_redirects: int = Field(3, ge=0, le=10)
+
     # Google Cloud (CUTOUT_BACKEND=gcp); the *_EMULATOR_HOST variables are honoured
     gcp_project: str = ""
     gcp_region: str = "us-central1"
@@ -218,6 +250,11 @@ class Settings(BaseModel):
         float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
         fg = "-fg" if self.foreground else ""
         return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
+
+    @property
+    def display(self) -> DisplaySpec:
+        """The display rendition new jobs ask for."""
+        return DisplaySpec(long_side=self.display_long_side, quality=self.display_quality)
 
     @property
     def blob_dir(self) -> Path:

@@ -39,6 +39,21 @@ def permille(shape: tuple[int, ...], value: float) -> float:
     return max(shape[0], shape[1]) * value / 1000.0
 
 
+def full_pixels(shape: tuple[int, ...], value: float, full_shape: tuple[int, ...] | None) -> float:
+    """``value`` thousandths of the full rendition's long side, in full-resolution pixels,
+    for an image of ``shape`` whose full rendition has ``full_shape`` (``None``: it is the
+    full rendition; see :class:`~effects.context.EffectContext`)."""
+    return permille(full_shape or shape, value)
+
+
+def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` resized to ``width`` x ``height`` by area averaging (unchanged if it is
+    that size already): how features drawn at whole pixels reach a fractional pitch."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def gray_rgba(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """A uint8 gray image and an alpha channel → HxWx4 RGBA."""
     return cv2.merge([gray, gray, gray, alpha])

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from effects._image import blur_factor, check_rgba, gray_rgba, permille, shrink
+from effects._image import blur_factor, check_rgba, full_pixels, gray_rgba, permille, shrink
 from effects._params import PERMILLE, Params, Seed
 from effects.context import EffectContext
 
@@ -46,7 +46,8 @@ def apply(rgba: np.ndarray, params: BlackWhiteParams, ctx: EffectContext) -> np.
     if params.halation > 0:
         _halation(y, luma, curve, params.halation, permille(rgba.shape, _HALATION_SIGMA))
     if params.grain > 0:
-        _grain(y, params.grain, permille(rgba.shape, params.grain_size), params.seed)
+        size = full_pixels(rgba.shape, params.grain_size, ctx.full_shape)
+        _grain(y, params.grain, size, ctx.full_shape or y.shape, params.seed)
     gray = cv2.addWeighted(y, 255.0, y, 0.0, 0.0, dtype=cv2.CV_8U)  # rounds, saturates
     return gray_rgba(gray, alpha)
 
@@ -95,19 +96,30 @@ def _halation(
     cv2.add(y, glow, dst=y)
 
 
-def _grain(y: np.ndarray, strength: float, size: float, seed: int) -> None:
-    """In place: Gaussian grain of about ``size`` pixels whose amplitude rises into the
-    shadows (judged on the grain's own scale); drawn at grain resolution and scaled up."""
+def _grain(
+    y: np.ndarray, strength: float, size: float, full_shape: tuple[int, ...], seed: int
+) -> None:
+    """In place: Gaussian grain of about ``size`` full-resolution pixels whose amplitude
+    rises into the shadows (judged on the grain's own scale); drawn at grain resolution and
+    scaled up. The grain grid is the full rendition's (``full_shape``), so a smaller
+    rendition gets the same grain, area-averaged as a downscale would."""
     h, w = y.shape
     step = max(1.0, size)
-    grid = (math.ceil(w / step), math.ceil(h / step))
-    tone = cv2.resize(y, grid, interpolation=cv2.INTER_AREA) if step > 1.0 else y
+    grid = (math.ceil(full_shape[1] / step), math.ceil(full_shape[0] / step))
+    tone = _resize(y, grid) if grid != (w, h) else y
     amplitude: np.ndarray = 1.0 - tone
     np.clip(amplitude, 0.0, 1.0, out=amplitude)
     amplitude = amplitude * np.float32(0.7) + np.float32(0.3)
     amplitude *= np.float32(0.12 * strength * min(2.0, step) ** 0.5)  # offsets interpolation
     rng = np.random.default_rng(seed)
     amplitude *= rng.standard_normal((grid[1], grid[0]), dtype=np.float32)
-    if step > 1.0:
-        amplitude = cv2.resize(amplitude, (w, h), interpolation=cv2.INTER_LINEAR)
+    if grid != (w, h):
+        amplitude = _resize(amplitude, (w, h))
     y += amplitude
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area averaging down, bilinear up (the grain's scaling both ways)."""
+    down = size[0] * size[1] < image.shape[0] * image.shape[1]
+    method = cv2.INTER_AREA if down else cv2.INTER_LINEAR
+    return cv2.resize(image, size, interpolation=method)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 import cv2
@@ -71,7 +71,8 @@ class Frame:
 
 def apply(rgba: np.ndarray, params: CropParams, ctx: EffectContext) -> np.ndarray:
     check_rgba(rgba)
-    return render(rgba, frame(rgba, params), cv2.BORDER_CONSTANT, premultiplied=True)
+    box = frame(rgba, params, ctx.scale(rgba.shape))
+    return render(rgba, box, cv2.BORDER_CONSTANT, premultiplied=True)
 
 
 def reframe(rgba: np.ndarray, params: CropParams, ctx: EffectContext) -> EffectContext:
@@ -80,15 +81,18 @@ def reframe(rgba: np.ndarray, params: CropParams, ctx: EffectContext) -> EffectC
     if ctx.original is None:
         return ctx
     check_rgba(rgba)
-    box = frame(rgba, params)
-    return EffectContext(
-        original=render(ctx.original, box, cv2.BORDER_REFLECT, premultiplied=False),
-        background=ctx.background,
-    )
+    scale = ctx.scale(rgba.shape)
+    box = frame(rgba, params, scale)
+    original = render(ctx.original, box, cv2.BORDER_REFLECT, premultiplied=False)
+    if ctx.full_shape is None:
+        return replace(ctx, original=original)
+    full_shape = (round(box.out_h / scale), round(box.out_w / scale))
+    return replace(ctx, original=original, full_shape=full_shape)
 
 
-def frame(rgba: np.ndarray, params: CropParams) -> Frame:
-    """Where the crop falls for this cut-out and these parameters (pure geometry)."""
+def frame(rgba: np.ndarray, params: CropParams, scale: float = 1.0) -> Frame:
+    """Where the crop falls for this cut-out and these parameters (pure geometry); at a
+    display ``scale`` the requested ``size`` shrinks with the photo."""
     h, w = rgba.shape[:2]
     alpha = rgba[:, :, 3]
     mask = cv2.threshold(alpha, _SUBJECT_ALPHA - 1, 255, cv2.THRESH_BINARY)[1]
@@ -105,14 +109,15 @@ def frame(rgba: np.ndarray, params: CropParams) -> Frame:
     fx0, fy0 = round((x0 + x1 - fw) / 2), round((y0 + y1 - fh) / 2)  # same centre
     out_w, out_h = fw, fh
     if params.size is not None:
-        scale = params.size / max(fw, fh)
-        out_w, out_h = max(1, round(fw * scale)), max(1, round(fh * scale))
+        size = max(1, round(params.size * scale))
+        zoom = size / max(fw, fh)
+        out_w, out_h = max(1, round(fw * zoom)), max(1, round(fh * zoom))
         if params.aspect is not None:  # exact ratio at the requested size
             aw, ah = (int(v) for v in params.aspect.split(":"))
             if aw >= ah:
-                out_w, out_h = params.size, max(1, round(params.size * ah / aw))
+                out_w, out_h = size, max(1, round(size * ah / aw))
             else:
-                out_w, out_h = max(1, round(params.size * aw / ah)), params.size
+                out_w, out_h = max(1, round(size * aw / ah)), size
     if out_w * out_h > MAX_PIXELS:  # e.g. 1:10 around a wide subject, or size 8192 at 1:1
         shrink = math.sqrt(MAX_PIXELS / (out_w * out_h))
         out_w, out_h = max(1, int(out_w * shrink)), max(1, int(out_h * shrink))

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from effects._diffusion import floyd_steinberg
-from effects._image import check_rgba, gray_rgba, permille
+from effects._image import check_rgba, fit, full_pixels, gray_rgba
 from effects._params import PERMILLE, Params
 from effects.context import EffectContext
 
@@ -37,7 +37,11 @@ class HalftoneParams(Params):
 def apply(rgba: np.ndarray, params: HalftoneParams, ctx: EffectContext) -> np.ndarray:
     check_rgba(rgba)
     h, w = rgba.shape[:2]
-    pitch = max(_MIN_SPACING_PX, round(permille(rgba.shape, params.spacing)))
+    # the full rendition's whole-pixel pitch, at this rendition's scale (fractional below 1)
+    full_pitch = max(
+        _MIN_SPACING_PX, round(full_pixels(rgba.shape, params.spacing, ctx.full_shape))
+    )
+    pitch = full_pitch * ctx.scale(rgba.shape)
     alpha = rgba[:, :, 3]
     tone = _tone_grid(rgba, pitch)
     if params.gamma != 1.0:
@@ -48,13 +52,15 @@ def apply(rgba: np.ndarray, params: HalftoneParams, ctx: EffectContext) -> np.nd
         gy = cv2.Sobel(tone, cv2.CV_32F, 0, 1, ksize=3, scale=0.25, borderType=cv2.BORDER_REPLICATE)
         darkness += np.float32(params.edges) * cv2.magnitude(gx, gy)
     levels = floyd_steinberg(np.clip(darkness, 0.0, 1.0), DOT_LEVELS)
-    tiles = dot_tiles(pitch, params.dot_size)
+    tile = math.ceil(pitch)  # dots drawn at whole pixels, then fitted to the pitch
+    tiles = dot_tiles(tile, params.dot_size)
     grid_h, grid_w = levels.shape
-    paper = tiles[levels].transpose(0, 2, 1, 3).reshape(grid_h * pitch, grid_w * pitch)
+    paper = tiles[levels].transpose(0, 2, 1, 3).reshape(grid_h * tile, grid_w * tile)
+    paper = fit(paper, round(grid_w * pitch), round(grid_h * pitch))
     return gray_rgba(np.ascontiguousarray(paper[:h, :w]), alpha)
 
 
-def _tone_grid(rgba: np.ndarray, pitch: int) -> np.ndarray:
+def _tone_grid(rgba: np.ndarray, pitch: float) -> np.ndarray:
     """Mean luminance per cell (float32 in [0, 1]) of the cut-out laid on white paper."""
     h, w = rgba.shape[:2]
     gray = cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY)
@@ -62,7 +68,12 @@ def _tone_grid(rgba: np.ndarray, pitch: int) -> np.ndarray:
     on_paper = cv2.add(cv2.multiply(gray, alpha, scale=1.0 / 255.0), cv2.bitwise_not(alpha))
     grid_h, grid_w = math.ceil(h / pitch), math.ceil(w / pitch)
     padded = cv2.copyMakeBorder(
-        on_paper, 0, grid_h * pitch - h, 0, grid_w * pitch - w, cv2.BORDER_REPLICATE
+        on_paper,
+        0,
+        round(grid_h * pitch) - h,
+        0,
+        round(grid_w * pitch) - w,
+        cv2.BORDER_REPLICATE,
     )
     grid = cv2.resize(padded, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
     return grid.astype(np.float32) / np.float32(255.0)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from effects._image import check_rgba, permille
+from effects._image import check_rgba, fit, full_pixels
 from effects._oklab import lookup, palette_table
 from effects._params import PERMILLE, Params, hex_to_rgb
 from effects.context import EffectContext
@@ -53,10 +53,13 @@ class Retro8BitParams(Params):
 def apply(rgba: np.ndarray, params: Retro8BitParams, ctx: EffectContext) -> np.ndarray:
     check_rgba(rgba)
     h, w = rgba.shape[:2]
-    fine = max(1, round(permille(rgba.shape, params.block) / 4))
+    # the full rendition's whole-pixel cell, at this rendition's scale (fractional below 1)
+    full_fine = max(1, round(full_pixels(rgba.shape, params.block, ctx.full_shape) / 4))
+    fine = full_fine * ctx.scale(rgba.shape)
     block = 4 * fine
     rows, cols = math.ceil(h / block) * 4, math.ceil(w / block) * 4
-    padded = cv2.copyMakeBorder(rgba, 0, rows * fine - h, 0, cols * fine - w, cv2.BORDER_REPLICATE)
+    out_w, out_h = round(cols * fine), round(rows * fine)
+    padded = cv2.copyMakeBorder(rgba, 0, out_h - h, 0, out_w - w, cv2.BORDER_REPLICATE)
     cells = cv2.resize(
         cv2.cvtColor(padded, cv2.COLOR_RGBA2mRGBA), (cols, rows), interpolation=cv2.INTER_AREA
     ).astype(np.float32) / np.float32(255.0)
@@ -75,8 +78,9 @@ def apply(rgba: np.ndarray, params: Retro8BitParams, ctx: EffectContext) -> np.n
         index[chosen] = _expand(lookup(table, rgb), size)[chosen]
         opaque[chosen] = _expand(cover >= 0.5, size)[chosen]
     small = np.dstack([palette[index], np.where(opaque, 255, 0).astype(np.uint8)])
-    big = cv2.resize(small, (cols * fine, rows * fine), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(big[:h, :w])
+    cell = math.ceil(fine)  # blocks drawn at whole pixels, then fitted to the cell size
+    big = cv2.resize(small, (cols * cell, rows * cell), interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(fit(big, out_w, out_h)[:h, :w])
 
 
 def _levels(weighted: np.ndarray) -> np.ndarray:

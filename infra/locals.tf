@@ -61,12 +61,17 @@ locals {
   }, var.worker_extra_env)
 
   # Anonymous access is for the local demo only: every caller here presents a key.
+  # Google's front end appends the client's address to X-Forwarded-For: one trusted hop.
+  # The scheduler's identity comes last, so no extra env can leave /v1/scale unchecked.
   ingest_env = merge(local.common_env, {
-    CUTOUT_MAX_WORKERS      = tostring(var.max_workers)
-    CUTOUT_QUOTA_STORAGE_CA = google_redis_instance.quotas.server_ca_certs[0].cert
-    CUTOUT_ALLOW_ANONYMOUS  = "false"
-    CUTOUT_CORS_ORIGINS     = join(",", var.allowed_origins)
+    CUTOUT_MAX_WORKERS        = tostring(var.max_workers)
+    CUTOUT_QUOTA_STORAGE_CA   = google_redis_instance.quotas.server_ca_certs[0].cert
+    CUTOUT_ALLOW_ANONYMOUS    = "false"
+    CUTOUT_TRUSTED_PROXY_HOPS = "1"
+    CUTOUT_CORS_ORIGINS       = join(",", var.allowed_origins)
     # The page's publishable key (infra/page_key.tf): public by design, it is in the page.
     CUTOUT_PAGE_KEY = local.page_key
-  }, var.ingest_extra_env)
+    }, var.ingest_extra_env, {
+    CUTOUT_SCALE_CALLER = google_service_account.scheduler.email
+  })
 }

@@ -22,7 +22,7 @@ resource "google_cloud_scheduler_job" "backlog_check" {
 
     oidc_token {
       service_account_email = google_service_account.scheduler.email
-      audience              = local.ingest_run_url
+      audience              = local.public_url # what ingest verifies (CUTOUT_PUBLIC_URL)
     }
   }
 

@@ -24,9 +24,12 @@ from cutout.errors import CutoutError
 from cutout.job import JobState, OutputFormat
 from cutout.keys import KeyKind, key_pepper
 from cutout.ports import KeyStore
+from cutout.ports.status import JobFilter
 from cutout.scaling import ScaleResult
 from cutout.settings import Settings
-from ingest.auth import Caller, KeyRing, SchedulerAuth
+from ingest.admission import Admission
+from ingest.auth import KeyRing, SchedulerAuth
+from ingest.batches import BatchService
 from ingest.cors import Cors, KnownOrigins, OriginNotAllowed, deployment_origins, origin_of
 from ingest.errors import ApiError, error_body
 from ingest.models import (
@@ -39,8 +42,11 @@ from ingest.models import (
 from ingest.openapi import openapi_document
 from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
+from ingest.presenting import json_response
+from ingest.removebg.endpoint import RemoveBgEndpoint
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
+from ingest.tenancy import Tenant, client_address
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,10 @@ class IngestApp:
         routes = tuple(routes)
         self.settings = settings
         self.service = IngestService(settings, backends)
+        self.batches = BatchService(backends)
         self.keys = KeyRing.for_settings(settings, backends.keys)
+        self.admission = Admission(settings, backends)
+        self.removebg = RemoveBgEndpoint(settings, self.service, self.keys, self.admission)
         self.scale_auth = SchedulerAuth(settings.scale_caller, audience=settings.public_url)
         self.limits = BodyLimits(settings.max_upload_bytes)
         self.routes = route_map(routes, serves_blobs=self.service.serves_blobs)
@@ -77,15 +86,18 @@ class IngestApp:
         started = time.perf_counter()
         route: Route | None = None
         refused = False
+        metered: dict[str, str] = {}
         try:
             if self.cors.is_preflight(request):
                 response = self.cors.preflight(request)
             else:
                 route, args = self.routes.bind_to_environ(request.environ).match()
-                response = self._answer(route, request, args)
+                response = self._answer(route, request, args, metered)
         except Exception as exc:
             refused = isinstance(exc, OriginNotAllowed)
             response = self._error(request, route, exc)
+        for name, value in metered.items():
+            response.headers.setdefault(name, value)
         self.cors.finish(request, response, refused=refused)
         log.debug(
             "%s %s -> %s",
@@ -96,14 +108,23 @@ class IngestApp:
         )
         return response
 
-    def _answer(self, route: Route, request: Request, args: Mapping[str, Any]) -> Response:
-        """Identify the caller (before any body is read), check its origin (CORS),
-        parse the route's request model, and call ``on_<endpoint>`` with them and the
-        path's arguments."""
+    def _answer(
+        self, route: Route, request: Request, args: Mapping[str, Any], metered: dict[str, str]
+    ) -> Response:
+        """Identify the caller and meter its request (before any body is read; the
+        rate-limit headers go into ``metered``, for every answer), check its origin
+        (CORS), parse the route's request model, and call ``on_<endpoint>`` with them and
+        the path's arguments."""
         inputs = dict(args)
+        tenant: Tenant | None = None
         if route.identify:
-            inputs["caller"] = self.keys.identify(request.headers)
-        self.cors.check(request, inputs.get("caller"))
+            caller = self.keys.identify(request.headers)
+            tenant = Tenant(caller, client_address(request, self.settings.trusted_proxy_hops))
+            images = 1 if route.endpoint == "submit" else 0
+            warm = route.endpoint == "warm"
+            metered.update(self.admission.meter(tenant, images=images, warm=warm))
+            inputs["tenant"] = tenant
+        self.cors.check(request, tenant.caller if tenant else None)
         if route.request is not None:
             inputs["parsed"] = parse_request(route.request, request, self.limits)
         response: Response = getattr(self, f"on_{route.endpoint}")(request, **inputs)
@@ -119,7 +140,7 @@ class IngestApp:
             fields = {"event": "request_failed", "code": error.code}
             log.error("request failed: %s", error.message, extra={"fields": fields})
         render = route.render_error if route is not None else error_body
-        return _json(render(error), error.status)
+        return _json(render(error), error.status, dict(getattr(exc, "headers", {})))
 
     # -- pages and metadata -----------------------------------------------------------
 
@@ -149,9 +170,10 @@ class IngestApp:
 
     # -- jobs -------------------------------------------------------------------------
 
-    def on_submit(self, request: Request, caller: Caller, parsed: SubmissionRequest) -> Response:
-        caller.check_priority(parsed.priority)
-        accepted = self.service.submit(parsed.submission(caller.key_id))
+    def on_submit(self, request: Request, tenant: Tenant, parsed: SubmissionRequest) -> Response:
+        tenant.caller.check_priority(parsed.priority)
+        self.admission.shed(parsed.priority)
+        accepted = self.service.submit(parsed.submission(tenant.id))
         body = self.service.present(accepted.job)
         location = f"/v1/jobs/{accepted.job.id}"
         body["poll_url"] = self.settings.public_url.rstrip("/") + location
@@ -163,27 +185,56 @@ class IngestApp:
         headers["Retry-After"] = str(POLL_AFTER_S)
         return _json(body, 202, headers)
 
-    def on_job(self, request: Request, job_id: str) -> Response:
-        job = self.service.get(job_id)
+    def on_job(self, request: Request, tenant: Tenant, job_id: str) -> Response:
+        job = tenant.check_readable(self.service.get(job_id))
         headers = {} if job.state.is_finished else {"Retry-After": str(POLL_AFTER_S)}
         return _json(self.service.present(job), 200, headers)
 
-    def on_list_jobs(self, request: Request, caller: Caller, parsed: JobListQuery) -> Response:
-        jobs = self.service.list_jobs(
-            caller.key_id, state=parsed.state, batch_id=parsed.batch_id, limit=parsed.limit
+    def on_list_jobs(self, request: Request, tenant: Tenant, parsed: JobListQuery) -> Response:
+        tenant.check_listing()
+        page = self.service.list_jobs(
+            tenant.id,
+            JobFilter(state=parsed.state, batch_id=parsed.batch_id),
+            limit=parsed.limit,
+            cursor=parsed.cursor,
         )
-        return _json({"jobs": [self.service.present(j) for j in jobs]})
+        return _json(
+            {"jobs": [self.service.present(j) for j in page.jobs], "next_cursor": page.next_cursor}
+        )
 
-    def on_new_upload(self, request: Request, caller: Caller, parsed: UploadQuery) -> Response:
+    # -- batches (a backfill's jobs: like listing, for secret keys) ---------------------
+
+    def on_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
+        tenant.check_listing()
+        return _json(self.batches.summary(tenant.id, batch_id))
+
+    def on_cancel_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
+        tenant.check_listing()
+        return _json(self.batches.cancel(tenant.id, batch_id))
+
+    def on_new_upload(self, request: Request, tenant: Tenant, parsed: UploadQuery) -> Response:
         return _json(self.service.new_upload(parsed.content_type), 201)
+
+    # -- remove.bg's API (ingest/removebg/) ------------------------------------------------
+
+    def on_removebg(self, request: Request) -> Response:
+        return self.removebg.remove_background(request)
+
+    def on_removebg_account(self, request: Request) -> Response:
+        return self.removebg.account(request)
 
     # -- scaling ----------------------------------------------------------------------
 
-    def on_warm(self, request: Request) -> Response:
+    def on_warm(self, request: Request, tenant: Tenant) -> Response:
         """A user has started choosing a photo: have a worker starting before the upload.
-        A no-op when one is alive or already on its way (the scale-up lease); a failure
-        is logged, not answered: the page has nothing to do about it."""
-        return _scaled(self.service.try_scale(warm=True))
+        Metered (ingest/admission.py), and a no-op when one is alive or already on its
+        way (the scale-up lease): ``started`` is 0 and ``already_warm`` says why. A
+        failure is logged, not answered: the page has nothing to do about it."""
+        result = self.service.try_scale(warm=True)
+        body = _scaled_body(result)
+        if result is not None:
+            body["already_warm"] = result.started == 0
+        return _json(body)
 
     def on_scale(self, request: Request) -> Response:
         """Cloud Scheduler's periodic backlog check (and an operator's manual nudge); a
@@ -224,13 +275,11 @@ def _publishable_origins(store: KeyStore) -> set[str]:
 
 
 def _scaled(result: ScaleResult | None) -> Response:
-    return _json({"autoscale": result is not None, **(result.to_dict() if result else {})})
+    return _json(_scaled_body(result))
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
+def _scaled_body(result: ScaleResult | None) -> dict[str, Any]:
+    return {"autoscale": result is not None, **(result.to_dict() if result else {})}
+
+
+_json = json_response

@@ -22,6 +22,7 @@ from cutout.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     TransientError,
     UnsupportedMedia,
 )
@@ -38,6 +39,7 @@ STATUS_BY_ERROR: list[tuple[type[CutoutError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 400),
+    (RateLimited, 429),
     (TransientError, 503),
 ]
 

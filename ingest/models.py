@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
-from cutout.job import ClientInfo, JobState, OutputFormat, OutputSpec, Priority
+from cutout.job import ClientInfo, JobState, OutputFormat, OutputSpec, Priority, Rendition
 from ingest.service import IDEMPOTENCY_KEY_MAX, Submission
 
 #: ``GET /v1/jobs`` answers at most this many jobs; asking for more is an error.
@@ -84,11 +84,13 @@ class RequestModel(BaseModel):
 
 
 class JobListQuery(RequestModel):
-    """``GET /v1/jobs``: a caller's jobs, newest first, optionally filtered."""
+    """``GET /v1/jobs``: a caller's jobs, newest first, optionally filtered; ``cursor``
+    is an earlier answer's ``next_cursor`` (the next page)."""
 
     state: JobState | None = None
     batch_id: BatchId | None = None
     limit: int = Field(default=100, ge=1, le=MAX_LIST_LIMIT)
+    cursor: str | None = Field(default=None, max_length=512)
 
 
 class UploadQuery(RequestModel):
@@ -125,6 +127,7 @@ class SubmissionRequest(RequestModel):
         "params": ErrorCode.INVALID_PARAMS_JSON,
         "format": ErrorCode.INVALID_FORMAT,
         "quality": ErrorCode.INVALID_OUTPUT,
+        "renditions": ErrorCode.INVALID_OUTPUT,
         "matte": ErrorCode.INVALID_OUTPUT,
         "priority": ErrorCode.INVALID_PRIORITY,
         "batch_id": ErrorCode.INVALID_BATCH_ID,
@@ -137,6 +140,10 @@ class SubmissionRequest(RequestModel):
     format: OutputFormat = OutputFormat.PNG
     quality: int | None = None
     matte: str | None = None
+    renditions: list[Rendition] = Field(
+        default_factory=lambda: list(Rendition),
+        description="display,full (default) or full alone (a backfill needs no preview)",
+    )
     priority: Priority = Priority.STANDARD
     batch_id: BatchId | None = None
     upload_id: str | None = None
@@ -152,6 +159,23 @@ class SubmissionRequest(RequestModel):
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise problem(ErrorCode.INVALID_EFFECTS, "effects must be names")
         return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+    @field_validator("renditions", mode="before")
+    @classmethod
+    def _split_renditions(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return [name.strip() for name in raw.split(",") if name.strip()]
+        return raw
+
+    @field_validator("renditions", mode="after")
+    @classmethod
+    def _full_always(cls, value: list[Rendition]) -> list[Rendition]:
+        if Rendition.FULL not in value:
+            raise problem(
+                ErrorCode.INVALID_OUTPUT,
+                "renditions must include full: send display,full or full",
+            )
+        return value
 
     @field_validator("params", mode="before")
     @classmethod
@@ -192,6 +216,7 @@ class SubmissionRequest(RequestModel):
         return Submission(
             effects=[(name, self.params.get(name, {})) for name in self.effects],
             output=self._output,
+            display=Rendition.DISPLAY in self.renditions,
             priority=self.priority,
             client=ClientInfo(
                 key_id=key_id, batch_id=self.batch_id, idempotency_key=self.idempotency_key

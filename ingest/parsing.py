@@ -68,25 +68,32 @@ def _blob_upload_fields(request: Request, limits: BodyLimits) -> dict[str, Any]:
 
 
 def _submission_fields(request: Request, limits: BodyLimits) -> dict[str, Any]:
-    limit = limits.max_upload_bytes + MULTIPART_SLACK
-    limits.cap(request, limit)
-    if request.mimetype == "application/json":
-        fields = _json_fields(request)
-    elif request.mimetype in FORM_TYPES:
-        fields = _form_fields(request, limit, limits)
-    else:
-        raise UnsupportedMedia(
-            "send multipart/form-data with a 'file' field (or JSON with an 'upload_id')",
-            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-        )
+    fields = body_fields(request, limits, FILE_FIELDS, lists=("effects",))
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None:
         fields["idempotency_key"] = idempotency_key
     return fields
 
 
-def _json_fields(request: Request) -> dict[str, Any]:
-    """The JSON object's fields; images never come inside JSON (only by ``upload_id``)."""
+def body_fields(
+    request: Request, limits: BodyLimits, file_fields: tuple[str, ...], *, lists: tuple[str, ...]
+) -> dict[str, Any]:
+    """A JSON, multipart or urlencoded body's fields, within the body limits:
+    ``file_fields`` (at most one file each; never inside JSON), ``lists`` as lists."""
+    limit = limits.max_upload_bytes + MULTIPART_SLACK
+    limits.cap(request, limit)
+    if request.mimetype == "application/json":
+        return _json_fields(request, file_fields)
+    if request.mimetype in FORM_TYPES:
+        return _form_fields(request, limit, limits, file_fields, lists)
+    raise UnsupportedMedia(
+        f"send multipart/form-data with a {file_fields[0]!r} field (or JSON)",
+        code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    )
+
+
+def _json_fields(request: Request, file_fields: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object's fields; binary files never come inside JSON."""
     try:
         body = json.loads(request.get_data(cache=False) or b"{}")
     except ValueError as exc:
@@ -95,10 +102,16 @@ def _json_fields(request: Request) -> dict[str, Any]:
         ) from exc
     if not isinstance(body, dict):
         raise InvalidInput("the JSON body must be an object", code=ErrorCode.INVALID_JSON)
-    return _present({k: v for k, v in body.items() if k not in FILE_FIELDS})
+    return _present({k: v for k, v in body.items() if k not in file_fields})
 
 
-def _form_fields(request: Request, limit: int, limits: BodyLimits) -> dict[str, Any]:
+def _form_fields(
+    request: Request,
+    limit: int,
+    limits: BodyLimits,
+    file_fields: tuple[str, ...],
+    lists: tuple[str, ...],
+) -> dict[str, Any]:
     """Parse the form with the ``multipart`` package: 0.4 ms for a 656 KB photo where
     werkzeug's parser took 6.5 ms (it compiles a regex per boundary)."""
     try:
@@ -109,20 +122,19 @@ def _form_fields(request: Request, limit: int, limits: BodyLimits) -> dict[str, 
         if "limit" in str(exc).lower():
             raise limits.too_large() from exc
         raise InvalidInput(f"malformed form data: {exc}", code=ErrorCode.MALFORMED_REQUEST) from exc
-    unexpected = [name for name in files if name not in FILE_FIELDS]
+    unexpected = [name for name in files if name not in file_fields]
     if unexpected:
         raise InvalidInput(
-            f"unexpected file field {unexpected[0]!r}; the photo goes in 'file'",
+            f"unexpected file field {unexpected[0]!r}; the photo goes in {file_fields[0]!r}",
             code=ErrorCode.UNEXPECTED_FILE_FIELD,
         )
-    fields: dict[str, Any] = {k: v for k, v in forms.items() if k not in FILE_FIELDS}
-    fields["effects"] = forms.getall("effects")
-    for name in FILE_FIELDS:
+    fields: dict[str, Any] = {k: v for k, v in forms.items() if k not in file_fields}
+    for name in lists:
+        fields[name] = forms.getall(name)
+    for name in file_fields:
         uploaded = files.getall(name)
         if len(uploaded) > 1:
-            raise InvalidInput(
-                "send one 'file' (and at most one 'background')", code=ErrorCode.TOO_MANY_FILES
-            )
+            raise InvalidInput(f"send at most one {name!r} file", code=ErrorCode.TOO_MANY_FILES)
         if uploaded:
             fields[name] = uploaded[0].raw
     return _present(fields)

@@ -23,6 +23,7 @@ from ingest.models import (
     SubmissionRequest,
     UploadQuery,
 )
+from ingest.removebg.responses import render_error as removebg_error
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Route:
     endpoint: str  # answered by IngestApp.on_<endpoint>
     summary: str
     request: type[RequestModel] | None = None  # passed to the handler as ``parsed``
-    identify: bool = False  # the caller's key is checked before the body is read
+    identify: bool = False  # the caller's key is checked (and metered) before the body is read
     render_error: ErrorRenderer = error_body
     serves_blobs: bool = False  # mounted only when the backends offer BlobRoutes
 
@@ -45,10 +46,33 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/cutout.js", "client", "the JavaScript client (ES module, API v1)"),
     Route("POST", "/v1/jobs", "submit", "submit a photo", SubmissionRequest, identify=True),
     Route("GET", "/v1/jobs", "list_jobs", "the caller's jobs", JobListQuery, identify=True),
-    Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until it is finished"),
+    Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until finished", identify=True),
+    Route("GET", "/v1/batches/<batch_id>", "batch", "a batch's counts by state", identify=True),
+    Route(
+        "POST",
+        "/v1/batches/<batch_id>/cancel",
+        "cancel_batch",
+        "end a batch's queued jobs",
+        identify=True,
+    ),
     Route("POST", "/v1/uploads", "new_upload", "a direct-upload URL", UploadQuery, identify=True),
-    Route("POST", "/v1/warm", "warm", "have a worker starting before the upload"),
+    Route("POST", "/v1/warm", "warm", "have a worker starting before the upload", identify=True),
     Route("POST", "/v1/scale", "scale", "the periodic backlog check (Cloud Scheduler)"),
+    # remove.bg's dialect: the endpoint identifies, parses and renders its own answers
+    Route(
+        "POST",
+        "/v1.0/removebg",
+        "removebg",
+        "remove.bg-compatible: remove a background, synchronously",
+        render_error=removebg_error,
+    ),
+    Route(
+        "GET",
+        "/v1.0/account",
+        "removebg_account",
+        "remove.bg-compatible: the key's images left today as credits",
+        render_error=removebg_error,
+    ),
     Route(
         "GET",
         "/v1/blobs/<path:key>",

@@ -6,7 +6,6 @@ signed blob URLs, scale workers. The HTTP edge (ingest/app.py) only parses reque
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,8 @@ from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound, TransientError
-from cutout.imaging import inspect_image
+from cutout.imaging import ImageInfo, inspect_image
+from cutout.integrity import content_digest, content_key
 from cutout.job import (
     ClientInfo,
     EffectRequest,
@@ -31,8 +31,10 @@ from cutout.job import (
     OutputSpec,
     Priority,
 )
+from cutout.keys import key_pepper
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
+from cutout.ports.status import JobFilter, Page
 from cutout.scaling import ScalePolicy, Scaler, ScaleResult
 from cutout.settings import Settings
 from ingest.presenting import job_view
@@ -55,6 +57,7 @@ class Submission:
     data: bytes | None = None
     upload_id: str | None = None
     background: bytes | None = None  # the second image for ``background`` mode ``image``
+    display: bool = True  # a display rendition before the full one (False: full only)
 
 
 @dataclass(frozen=True)
@@ -70,49 +73,43 @@ class IngestService:
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
         self.uploads = DirectUploads(settings, backends.blobs)
+        self._id_secret = key_pepper(settings)
 
     # -- submissions ------------------------------------------------------------------
 
     def submit(self, sub: Submission) -> Accepted:
         started = time.perf_counter()
-        data, input_key = self._input_bytes(sub)
+        data = self._input_bytes(sub)
         info = inspect_image(data, max_pixels=self.settings.max_pixels)
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = content_digest(data)
         requests = self.validate_effects(self._attach_background(sub.effects, sub.background))
-        fingerprint = contract.request_fingerprint(sha256, requests, sub.output, sub.priority)
+        fingerprint = contract.request_fingerprint(
+            sha256, requests, sub.output, sub.priority, display=sub.display
+        )
 
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
-            job_id = contract.idempotent_job_id(sub.client.key_id, sub.client.idempotency_key)
+            job_id = contract.idempotent_job_id(
+                self._id_secret, sub.client.key_id, sub.client.idempotency_key
+            )
             replay = self._replay(job_id, fingerprint)
             if replay is not None:
                 return replay
 
-        if input_key is None:
-            input_key = f"uploads/{sha256}"
-            self.backends.blobs.put(input_key, data, content_type=info.mime, if_absent=True)
         job = Job(
             id=job_id,
             priority=sub.priority,
-            input=InputInfo(
-                key=input_key,
-                sha256=sha256,
-                width=info.width,
-                height=info.height,
-                format=info.format,
-                bytes=len(data),
-            ),
+            input=self._store_input(data, info, sha256),
             effects=requests,
             output=sub.output,
+            display=self.settings.display if sub.display else None,
             client=sub.client,
             request_fingerprint=fingerprint,
             expire_at=contract.expiry(timedelta(days=self.settings.job_ttl_days)),
         )
         job.timings.queued_at = job.created_at
-        cached = self._cached_results(job)
-        if len(cached) == len(requests):
+        if self._fill_cached_results(job):
             job.state = JobState.DONE
-            job.results = cached
             job.timings.finished_at = job.created_at
         job.timings.stages["ingest"] = round(time.perf_counter() - started, 4)
 
@@ -132,6 +129,20 @@ class IngestService:
             extra={"fields": {"job_id": job.id, "cached": job.state is JobState.DONE}},
         )
         return Accepted(job=job, cached=job.state is JobState.DONE, replayed=False)
+
+    def _store_input(self, data: bytes, info: ImageInfo, sha256: str) -> InputInfo:
+        """Bound to the job by content (cutout/integrity.py): a direct upload is copied to
+        its content address, so later writes to the upload's own key change nothing."""
+        key = content_key(sha256)
+        self.backends.blobs.put(key, data, content_type=info.mime, if_absent=True)
+        return InputInfo(
+            key=key,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+            format=info.format,
+            bytes=len(data),
+        )
 
     def validate_effects(self, requested: list[tuple[str, dict[str, Any]]]) -> list[EffectRequest]:
         """Canonical effect requests, or an :class:`InvalidInput` naming the bad one."""
@@ -196,12 +207,11 @@ class IngestService:
         return job_view(job, lambda key: self.backends.blobs.url(key, ttl_s=ttl))
 
     def list_jobs(
-        self, key_id: str, *, state: JobState | None, batch_id: str | None, limit: int
-    ) -> list[Job]:
-        """The caller's jobs matching every given filter, newest first, at most ``limit``."""
-        return self.backends.status.find(
-            state=state, client_key=key_id, batch_id=batch_id, limit=limit
-        )
+        self, tenant_id: str, where: JobFilter, *, limit: int, cursor: str | None
+    ) -> Page:
+        """One page of the tenant's jobs matching ``where``, newest first."""
+        where = JobFilter(state=where.state, client_key=tenant_id, batch_id=where.batch_id)
+        return self.backends.status.find_page(where, limit=limit, cursor=cursor)
 
     def new_upload(self, content_type: str) -> dict[str, Any]:
         """A one-time direct-upload URL (ingest/uploads.py)."""
@@ -228,14 +238,14 @@ class IngestService:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _input_bytes(self, sub: Submission) -> tuple[bytes, str | None]:
-        """The photo's bytes, and its key when it was uploaded directly."""
+    def _input_bytes(self, sub: Submission) -> bytes:
+        """The photo's bytes, sent in the request or uploaded directly."""
         if sub.upload_id is None:
             if sub.data is None:
                 raise InvalidInput(
                     "send the photo as the 'file' field", code=ErrorCode.MISSING_FILE
                 )
-            return sub.data, None
+            return sub.data
         if sub.data is not None:
             raise InvalidInput(
                 "send either a 'file' or an 'upload_id', not both", code=ErrorCode.AMBIGUOUS_INPUT
@@ -261,7 +271,7 @@ class IngestService:
                 code=ErrorCode.BACKGROUND_WITHOUT_EFFECT,
             )
         info = inspect_image(background, max_pixels=self.settings.max_pixels)
-        key = f"uploads/{hashlib.sha256(background).hexdigest()}"
+        key = content_key(content_digest(background))
         self.backends.blobs.put(key, background, content_type=info.mime, if_absent=True)
         return [
             (name, {"mode": "image", **params, "image": key} if name == "background" else params)
@@ -280,17 +290,19 @@ class IngestService:
             )
         return Accepted(job=existing, cached=False, replayed=True)
 
-    def _cached_results(self, job: Job) -> dict[str, EffectResult]:
-        """Every result of the job if all are stored, else nothing: a partial hit is queued
-        and the worker reuses what is stored. Each result found is refreshed (see
-        :func:`cutout.results.lookup`)."""
-        found: dict[str, EffectResult] = {}
+    def _fill_cached_results(self, job: Job) -> bool:
+        """Fill in every result of the job (each rendition) if all are stored, and say so;
+        else leave the job alone: a partial hit is queued and the worker reuses what is
+        stored. Each result found is refreshed (see :func:`cutout.results.lookup`)."""
+        found: dict[contract.Rendition, dict[str, EffectResult]] = {}
         for planned in results.plan(job, self.settings.model_identity):
             result = results.lookup(self.backends.blobs, planned)
             if result is None:
-                return {}
-            found[planned.effect] = result
-        return found
+                return False
+            found.setdefault(planned.rendition, {})[planned.effect] = result
+        job.displays = found.get(results.DISPLAY, {})
+        job.results = found.get(results.FULL, {})
+        return True
 
     def _publish(self, job: Job) -> None:
         """Publish, or fail the job so it is never left ``queued`` with no message."""

@@ -1,5 +1,12 @@
 """Direct uploads: a one-time URL to PUT a photo straight into storage (big photos skip
-ingest's body limit), and reading it back when a job names its ``upload_id``."""
+ingest's body limit), and reading it back when a job names its ``upload_id``.
+
+Single use: the URL may only create its object, never replace it (the local blob route
+writes if absent; on GCS the URL binds ``x-goog-if-generation-match: 0``, which the
+browser must send: it is in the offer's ``headers``). The object is kept until the
+uploads' retention deletes it, after the URL expired, so its key stays used. A job copies
+the bytes to their content address (ingest/service.py), so the upload's key never matters
+again."""
 
 from __future__ import annotations
 
@@ -27,13 +34,13 @@ class DirectUploads:
             "upload_id": upload_id,
             "url": url,
             "method": "PUT",
-            "headers": {"Content-Type": content_type},
+            "headers": self.blobs.upload_headers(content_type),
             "expires_in": ttl,
             "max_bytes": self.settings.max_upload_bytes,
         }
 
-    def read(self, upload_id: str) -> tuple[bytes, str]:
-        """The uploaded bytes and their key; ``upload_not_found`` if nothing was PUT."""
+    def read(self, upload_id: str) -> bytes:
+        """The uploaded bytes; ``upload_not_found`` if nothing was PUT."""
         key = upload_key(upload_id)
         info = self.blobs.stat(key)
         if info is None:
@@ -43,7 +50,7 @@ class DirectUploads:
             raise InvalidInput(
                 f"the upload has {info.size} bytes; the limit is {limit}", code=ErrorCode.TOO_LARGE
             )
-        return self.blobs.get(key), key
+        return self.blobs.get(key)
 
 
 def upload_key(upload_id: str) -> str:

@@ -7,8 +7,11 @@ For each precision and batch size: images/s and latency of ``segment()`` on 12 M
 (resize on the device, network, per-image normalisation, upsampling to 12 MP), the network
 alone on a ready 1024² batch, peak GPU memory, and the alpha error against fp32. Also the
 cold start in a fresh process (imports, build, safetensors load, to-device, warm-up) and
-the torch foreground estimation at 12 MP. Writes ``gpu_bench.json`` under ``$OUT`` (or
-``--out``). Random weights, calibrated so the alphas are not all 0/255. See gpu_bench.md.
+the torch foreground estimation at 12 MP, and the worker side of time to first visible
+result (worker/latency.py: dequeue → display rendition stored → full rendition stored,
+fp32, ``color`` and the four artistic looks, local stores in a temporary folder).
+Writes ``gpu_bench.json`` under ``$OUT`` (or ``--out``). Random weights, calibrated so
+the alphas are not all 0/255. See gpu_bench.md.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cutout.samples import photo_like  # noqa: E402
+from cutout.samples import jpeg_bytes, photo_like  # noqa: E402
 from cutout.settings import Settings  # noqa: E402
 from worker.foreground import foreground_colours  # noqa: E402
+from worker.latency import ARTISTIC, measure_worker  # noqa: E402
 from worker.segmenters.inspyrenet import InSPyReNetSegmenter  # noqa: E402
 
 
@@ -127,6 +131,23 @@ def _sweep(args: argparse.Namespace, weights: Path, photos: list[np.ndarray]) ->
     return results
 
 
+def _worker_latency(args: argparse.Namespace, weights: Path, photo: np.ndarray) -> list[Any]:
+    """Dequeue → display rendition stored, and → full, on this device (second run of each
+    job kind reported: the first pays cuDNN's kernel choice for the shape)."""
+    import tempfile
+
+    data = jpeg_bytes(photo)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(args, weights, "fp32").with_overrides(data_dir=Path(tmp))
+        segmenter = InSPyReNetSegmenter(settings)
+        runs = []
+        for names in (("color",), ARTISTIC):
+            measure_worker(settings, segmenter, data, names)
+            runs.append(measure_worker(settings, segmenter, data, names))
+            print("worker latency", runs[-1], flush=True)
+        return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run (fast mode)")
@@ -161,6 +182,7 @@ def main() -> None:
     foreground_colours(photos[0], alpha, device=device)
     fg = _timed(lambda: foreground_colours(photos[0], alpha, device=device), args.repeat)
     report["foreground_s"] = round(min(fg), 4)
+    report["worker_latency"] = _worker_latency(args, weights, photos[0])
     report["total_s"] = round(time.perf_counter() - started, 1)
     (args.out / "gpu_bench.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report))

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from werkzeug.datastructures import Headers
 
 from cutout.backends import open_backends
-from cutout.cli.client import _api
+from cutout.cli.client import open_api
 from cutout.cli.local_key import LOCAL_KEY_FILE, ensure_local_key, local_key
 from cutout.cli.main import cli
 from cutout.job import Priority
@@ -133,9 +133,9 @@ def test_the_cli_client_sends_the_local_key_only_to_loopback(data_dir: Path) -> 
     ensure_local_key(settings, open_backends(settings).keys)
     token = (data_dir / LOCAL_KEY_FILE).read_text().strip()
     for url in ("http://127.0.0.1:8080", "http://localhost:9000", None):
-        api = _api(settings, url, None)
+        api = open_api(settings, url, None)
         assert api.session.headers["Authorization"] == f"Bearer {token}"
-    remote = _api(settings, "https://cutout.example.com", None)
+    remote = open_api(settings, "https://cutout.example.com", None)
     assert "Authorization" not in remote.session.headers
-    given = _api(settings, None, "sk_live_given")
+    given = open_api(settings, None, "sk_live_given")
     assert given.session.headers["Authorization"] == "Bearer sk_live_given"

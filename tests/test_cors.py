@@ -107,7 +107,7 @@ def test_a_publishable_key_from_its_origin_is_granted_and_exposes_headers(
     assert exposed == {h.strip() for h in EXPOSE_HEADERS.split(",")}
     assert {"Location", "Retry-After", "X-RateLimit-Remaining"} <= exposed
     assert "Origin" in answer.headers["Vary"]
-    poll = client.get(answer.headers["Location"], headers={"Origin": SHOP})
+    poll = client.get(answer.headers["Location"], headers={"Origin": SHOP, "X-Api-Key": shop_key})
     assert poll.status_code == 200
     assert poll.headers["Access-Control-Allow-Origin"] == SHOP
 

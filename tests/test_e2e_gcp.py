@@ -450,6 +450,9 @@ class DiesAfterStoring(BlobStore):
     def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
         return self.inner.upload_url(key, content_type=content_type, ttl_s=ttl_s)
 
+    def upload_headers(self, content_type: str) -> dict[str, str]:
+        return self.inner.upload_headers(content_type)
+
 
 class ShiftedSegmenter(EllipseSegmenter):
     """A different alpha from the first attempt's (as a nondeterministic GPU kernel might

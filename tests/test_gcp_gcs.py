@@ -135,10 +135,9 @@ def test_signed_read_url_has_v4_shape_and_is_served(
 def test_signed_upload_url_accepts_a_browser_put(blobs: GcsBlobStore) -> None:
     url = blobs.upload_url("uploads/direct1", content_type="image/jpeg", ttl_s=600)
     query = parse_qs(urlsplit(url).query)
-    assert query["X-Goog-SignedHeaders"] == ["content-type;host"]
-    response = requests.put(
-        url, data=b"\xff\xd8jpeg", headers={"Content-Type": "image/jpeg"}, timeout=10
-    )
+    assert query["X-Goog-SignedHeaders"] == ["content-type;host;x-goog-if-generation-match"]
+    headers = blobs.upload_headers("image/jpeg")
+    response = requests.put(url, data=b"\xff\xd8jpeg", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     info = blobs.stat("uploads/direct1")
     assert info is not None and info.content_type == "image/jpeg"
@@ -159,9 +158,9 @@ def test_signatures_bind_the_content_type_and_the_key(
     url = blobs.upload_url("uploads/ct", content_type="image/jpeg", ttl_s=600)
     ours = emulator_key(gcp_settings.gcp_project).public_key()
     now = time.time()
-    jpeg = {"Content-Type": "image/jpeg"}
+    jpeg = blobs.upload_headers("image/jpeg")
     v4_signatures.verify(url, "PUT", public_key=ours, now=now, headers=jpeg)
-    for headers in ({"Content-Type": "image/png"}, None):
+    for headers in ({**jpeg, "Content-Type": "image/png"}, {"Content-Type": "image/jpeg"}, None):
         with pytest.raises(InvalidInput):
             v4_signatures.verify(url, "PUT", public_key=ours, now=now, headers=headers)
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()

@@ -354,3 +354,21 @@ def test_terraform_files_are_formatted() -> None:
         check=False,
     )
     assert proc.returncode == 0, f"run `terraform fmt -recursive infra`:\n{proc.stdout}"
+
+
+def test_scale_always_checks_the_schedulers_oidc_token() -> None:
+    """Ingest verifies /v1/scale's token against CUTOUT_SCALE_CALLER and the audience
+    CUTOUT_PUBLIC_URL: Terraform sets the first to the very account the scheduler signs
+    as (last in the merge, so no extra env unsets it) and the scheduler's audience to the
+    second; and it trusts exactly Google's front end in X-Forwarded-For."""
+    tf = terraform()
+    env = tf.locals["ingest_env"]
+    caller = re.search(r"\bCUTOUT_SCALE_CALLER\s*=\s*([\w.]+)", env)
+    assert caller is not None, "Terraform never sets CUTOUT_SCALE_CALLER: /v1/scale is open"
+    assert caller.group(1) == "google_service_account.scheduler.email"
+    assert env.rfind("var.ingest_extra_env") < caller.start()
+    oidc = block(block(tf.resource("google_cloud_scheduler_job", "backlog_check"), "http_target"),
+                 "oidc_token")  # fmt: skip
+    assert ref(oidc["service_account_email"]) == "google_service_account.scheduler.email"
+    assert ref(oidc["audience"]) == ref(tf.locals["common_env"]["CUTOUT_PUBLIC_URL"])
+    assert re.search(r'\bCUTOUT_TRUSTED_PROXY_HOPS\s*=\s*"1"', env)

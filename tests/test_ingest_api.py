@@ -139,10 +139,14 @@ def test_high_priority_needs_a_key_allowed_to_use_it(client: Client, shop_key: s
     assert response.get_json()["priority"] == "high"
 
 
-def test_batch_jobs_are_listed_by_batch_id(client: Client) -> None:
-    ids = {post(client, png(10 + i, 10), batch_id="backfill-1").get_json()["id"] for i in range(3)}
-    post(client, png(), batch_id="other")
-    listed = client.get("/v1/jobs?batch_id=backfill-1").get_json()["jobs"]
+def test_batch_jobs_are_listed_by_batch_id(client: Client, shop_key: str) -> None:
+    auth = {"Authorization": f"Bearer {shop_key}"}
+    ids = {
+        post(client, png(10 + i, 10), batch_id="backfill-1", headers=auth).get_json()["id"]
+        for i in range(3)
+    }
+    post(client, png(), batch_id="other", headers=auth)
+    listed = client.get("/v1/jobs?batch_id=backfill-1", headers=auth).get_json()["jobs"]
     assert {j["id"] for j in listed} == ids
 
 
@@ -151,16 +155,17 @@ def test_full_cache_hit_answers_200_without_queueing(client: Client, app: Ingest
     backends = app.service.backends
     [message] = backends.queue.pull(1, wait_s=0)
     job = backends.status.get(first["id"])
-    # Store the result the way a worker would, under the job's content address.
-    from cutout import job as contract
+    # Store the results the way a worker would, under the job's content addresses (both
+    # renditions: a hit needs every one).
+    from cutout import results
 
-    key = contract.cache_key(job.input.sha256, app.settings.model_identity, job.effects, job.output)
-    backends.blobs.put(
-        contract.result_key(key, job.output),
-        png(),
-        content_type="image/png",
-        metadata={"width": "64", "height": "48"},
-    )
+    for planned in results.plan(job, app.settings.model_identity):
+        backends.blobs.put(
+            planned.blob_key,
+            png(),
+            content_type="image/png",
+            metadata={"width": "64", "height": "48"},
+        )
     backends.queue.ack([message])
 
     again = post(client, png())
@@ -168,6 +173,7 @@ def test_full_cache_hit_answers_200_without_queueing(client: Client, app: Ingest
     body = again.get_json()
     assert body["state"] == "done"
     assert body["results"]["color"]["width"] == 64
+    assert body["displays"]["color"]["url"].split("?")[0].endswith(".webp")
     assert backends.queue.pull(1, wait_s=0) == []
     download = client.get(body["results"]["color"]["url"].split("127.0.0.1:8080", 1)[1])
     assert download.status_code == 200
@@ -273,7 +279,16 @@ BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
     ),
     ("bad_signature", 403, lambda c: c.get("/v1/blobs/uploads/x?expires=1&sig=00")),
     ("invalid_query", 400, lambda c: c.get("/v1/jobs?limit=5000")),
+    ("upload_used", 409, lambda c: put_twice(c)),
 ]
+
+
+def put_twice(client: Client) -> Any:
+    """A direct-upload URL works once: the second PUT is the answer."""
+    offer = client.post("/v1/uploads?content_type=image/png").get_json()
+    path = offer["url"].split("127.0.0.1:8080", 1)[1]
+    assert client.put(path, data=png(), headers=offer["headers"]).status_code == 200
+    return client.put(path, data=png(80, 60), headers=offer["headers"])
 
 
 @pytest.mark.parametrize(
@@ -388,19 +403,28 @@ def test_clients_cannot_point_the_background_at_a_blob(client: Client) -> None:
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=-5", "limit=many", "state=lost"])
-def test_an_out_of_range_listing_query_is_refused_not_clamped(client: Client, query: str) -> None:
-    response = client.get(f"/v1/jobs?{query}")
+def test_an_out_of_range_listing_query_is_refused_not_clamped(
+    client: Client, shop_key: str, query: str
+) -> None:
+    response = client.get(f"/v1/jobs?{query}", headers={"Authorization": f"Bearer {shop_key}"})
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "invalid_query"
     assert query.split("=")[0] in error["message"]
 
 
-def test_listing_honours_its_limit_at_the_bounds(client: Client) -> None:
+def test_listing_honours_its_limit_at_the_bounds(client: Client, shop_key: str) -> None:
+    auth = {"Authorization": f"Bearer {shop_key}"}
     for i in range(3):
-        post(client, png(10 + i, 10))
-    assert len(client.get("/v1/jobs?limit=1").get_json()["jobs"]) == 1
-    assert len(client.get("/v1/jobs?limit=1000").get_json()["jobs"]) == 3
+        post(client, png(10 + i, 10), headers=auth)
+    first = client.get("/v1/jobs?limit=1", headers=auth).get_json()
+    assert len(first["jobs"]) == 1
+    assert len(client.get("/v1/jobs?limit=1000", headers=auth).get_json()["jobs"]) == 3
+    rest = client.get(f"/v1/jobs?limit=1000&cursor={first['next_cursor']}", headers=auth)
+    assert [j["id"] for j in first["jobs"] + rest.get_json()["jobs"]] == [
+        j["id"] for j in client.get("/v1/jobs", headers=auth).get_json()["jobs"]
+    ]
+    assert rest.get_json()["next_cursor"] is None
 
 
 def test_an_image_never_arrives_inside_json(client: Client) -> None:

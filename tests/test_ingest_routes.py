@@ -50,7 +50,9 @@ def test_every_route_has_a_handler_and_a_request_model_or_none() -> None:
 
 
 def test_a_route_can_answer_errors_in_its_own_format(local_settings: Settings) -> None:
-    foreign = Route("GET", "/other-api/jobs/<job_id>", "job", "a job, in another API's dialect")
+    foreign = Route(
+        "GET", "/other-api/jobs/<job_id>", "job", "a job, in another API's dialect", identify=True
+    )
     foreign = dataclasses.replace(foreign, render_error=errors_list_body)
     app = IngestApp(local_settings, open_backends(local_settings), routes=(*ROUTES, foreign))
     client = wsgi_client(app)

@@ -137,7 +137,8 @@ def hold_back_all_but_one_result(page: Page) -> None:
             route.fulfill(response=answer)
             return
         first = next(iter(job["results"]))
-        job.update(state="running", results={first: job["results"][first]})
+        displays = {k: v for k, v in job.get("displays", {}).items() if k == first}
+        job.update(state="running", results={first: job["results"][first]}, displays=displays)
         trimmed.append(first)
         headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
         route.fulfill(response=answer, json=job, headers=headers)
@@ -212,7 +213,9 @@ def test_effects_with_parameters_and_a_background_image_then_download(
         page.click("figure[data-effect=blackwhite] button.download")
     download = saved.value
     assert download.suggested_filename == "chelsea-blackwhite.png"
-    url = page.eval_on_selector("figure[data-effect=blackwhite] img.after", "i => i.src")
+    url = page.get_attribute("figure[data-effect=blackwhite] button.download", "data-url")
+    shown = page.eval_on_selector("figure[data-effect=blackwhite] img.after", "i => i.src")
+    assert ".webp" in shown and ".png" in url  # the display one shown, the full one saved
     assert Path(download.path()).read_bytes() == requests.get(url, timeout=30).content
 
     # The same photo and settings again: the cache answers, and the page says so.

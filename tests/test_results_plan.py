@@ -159,12 +159,13 @@ def test_what_the_worker_stores_ingest_finds(
     render(settings, backends, first.job, PHOTO)
     rendered = backends.status.get(first.job.id)
     assert rendered.effect_errors == {}
-    assert set(rendered.results) == {n for n, _ in case.effects}
+    assert set(rendered.results) == set(rendered.displays) == {n for n, _ in case.effects}
 
     again = submit(service, case)
     assert again.cached and again.job.id != first.job.id
     assert stored_part(again.job.results) == stored_part(rendered.results)
-    for result in again.job.results.values():
+    assert stored_part(again.job.displays) == stored_part(rendered.displays)
+    for result in [*again.job.results.values(), *again.job.displays.values()]:
         assert result.width > 0 and result.height > 0 and result.bytes > 0
         assert len(backends.blobs.get(result.key)) == result.bytes
 

@@ -54,6 +54,26 @@ def test_requested_workers_count_until_they_arrive() -> None:
     assert workers_to_start(1, [beat("a", 2), beat("b", 1)], [record(5, 2)]) == 0
 
 
+def test_a_start_fulfilled_by_a_worker_that_already_left_is_not_on_its_way() -> None:
+    """The worker started for the record came, served and exited: a new job needs a new
+    worker now, not after the start window."""
+    gone_worker_started = NOW - timedelta(seconds=3)
+    assert workers_to_start(1, [], [record(5, 1)]) == 0  # still on its way
+    assert workers_to_start(1, [], [record(5, 1)], [gone_worker_started]) == 1
+    assert workers_to_start(1, [], [record(5, 1)], [NOW - timedelta(seconds=9)]) == 0  # older
+
+
+def test_a_job_after_the_warm_worker_left_starts_another(settings: Settings) -> None:
+    backends = open_backends(settings)
+    recorder = RecordingLauncher(backends)
+    scaler = Scaler(backends, ScalePolicy.from_settings(settings))
+    assert scaler.ensure(warm=True).started == 1
+    backends.launcher.beat(WorkerBeat(worker_id="w1", at=utcnow(), started_at=utcnow()))
+    backends.launcher.goodbye("w1")  # idle exit, inside the start window
+    assert scaler.ensure(warm=True).started == 1
+    assert recorder.starts == [1, 1]
+
+
 class RecordingLauncher:
     """Wraps the real local launcher; only ``start`` records instead of spawning."""
 
@@ -116,11 +136,20 @@ def test_warm_starts_one_worker_before_any_upload_and_then_is_a_no_op(
     app, recorder = scaled_app
     client = wsgi_client(app)
     first = client.post("/v1/warm").get_json()
-    assert first == {"autoscale": True, "backlog": 0, "alive": 0, "wanted": 1, "started": 1}
-    assert client.post("/v1/warm").get_json()["started"] == 0  # already on its way
+    assert first == {
+        "autoscale": True,
+        "backlog": 0,
+        "alive": 0,
+        "wanted": 1,
+        "started": 1,
+        "already_warm": False,
+    }
+    on_its_way = client.post("/v1/warm").get_json()
+    assert (on_its_way["started"], on_its_way["already_warm"]) == (0, True)
     launcher = app.service.backends.launcher
     launcher.beat(WorkerBeat(worker_id="w", at=utcnow(), started_at=utcnow()))
-    assert client.post("/v1/warm").get_json()["started"] == 0  # alive now
+    alive = client.post("/v1/warm").get_json()
+    assert (alive["started"], alive["alive"], alive["already_warm"]) == (0, 1, True)
     assert recorder.starts == [1]
 
 

@@ -11,7 +11,8 @@ import pytest
 
 import effects
 from cutout.backends import Backends
-from cutout.job import ClientInfo, JobState, OutputSpec, Priority
+from cutout.integrity import content_digest, content_key
+from cutout.job import ClientInfo, JobState, OutputSpec, Priority, new_job_id
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from ingest.service import IngestService, Submission
@@ -69,10 +70,20 @@ def test_redelivery_of_a_finished_job_is_acked_without_work(
 def test_an_input_that_cannot_be_decoded_fails_its_job_with_a_code(
     worker_settings: Settings, worker_backends: Backends
 ) -> None:
-    job_id = submit(worker_settings, worker_backends, jpeg_bytes(photo_like(64, 48)))
-    job = worker_backends.status.get(job_id)
-    worker_backends.blobs.put(job.input.key, b"\xff\xd8garbage", content_type="image/jpeg")
-    run_worker(worker_settings, worker_backends, max_batches=1)
+    """Bytes that still hash to the job's sha256 (else it fails ``input_changed``, see
+    test_upload_integrity.py) but that ingest's structural checks would not catch."""
+    backends = worker_backends
+    good = backends.status.get(submit(worker_settings, backends, jpeg_bytes(photo_like(64, 48))))
+    garbage = b"\xff\xd8garbage"
+    sha = content_digest(garbage)
+    backends.blobs.put(content_key(sha), garbage, content_type="image/jpeg")
+    changed = {"key": content_key(sha), "sha256": sha}
+    bad = good.model_copy(
+        update={"id": new_job_id(), "input": good.input.model_copy(update=changed)}
+    )
+    job_id = backends.status.create(bad).id
+    backends.queue.publish(job_id, Priority.STANDARD)
+    run_worker(worker_settings, backends, max_batches=1)
 
     failed = worker_backends.status.get(job_id)
     assert failed.state is JobState.FAILED

@@ -10,7 +10,9 @@ their CPU work (decode, compose, effects, encode, storage) with each other's inf
 Every failure is handled by the one error policy (:mod:`cutout.policy`), and every
 message leaves this module acked or nacked, whatever happens:
 - redelivered messages of finished jobs are acked without work (redelivery is normal);
-- bad inputs fail their job with the input's error code and are acked;
+- bad inputs fail their job with the input's error code and are acked, among them an
+  input whose bytes no longer hash to the job's sha256 (``input_changed``,
+  cutout/integrity.py), checked before anything is computed or stored from them;
 - anything else that goes wrong with one job hands it back and nacks it with the retry
   backoff; the queue dead-letters it after ``max_attempts`` deliveries. A batch the
   segmenter rejects is segmented one photo at a time, so a poison photo fails alone;
@@ -29,19 +31,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cutout import lifecycle
+from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
+from cutout.integrity import read_verified
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
-from worker.decode import decode_image
 from worker.pipeline import Pipeline
-from worker.preview import record_preview
+from worker.preview import decode_with_preview
+from worker.segmenters.base import Matte
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -154,21 +158,15 @@ class BatchRunner:
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
         try:
-            data = self.backends.blobs.get(item.job.input.key)
+            data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
         except NotFound as exc:
             raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
-        item.stages["fetch"] = _since(mark)
-        mark = time.perf_counter()
-        rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = _since(mark)
-        mark = time.perf_counter()
-        record_preview(self.backends, item.job, rgb)
-        item.stages["preview"] = _since(mark)
-        return rgb
+        item.stages["fetch"] = since(mark)
+        return decode_with_preview(self.backends, item.job, data, self.settings, item.stages)
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper
-    ) -> tuple[list[_Item], list[np.ndarray], float]:
+    ) -> tuple[list[_Item], list[Matte], float]:
         """Segment the photos together; if that fails (and it is not fatal), one at a
         time, so that a photo the model rejects or chokes on fails only its own job."""
         if len(items) > 1:
@@ -179,7 +177,9 @@ class BatchRunner:
                 if classify(exc) is Verdict.STOP:
                     raise
                 log.warning("segmenting a batch of %d failed (%s); one by one", len(items), exc)
-        kept, alphas, seconds = [], [], 0.0
+        kept: list[_Item] = []
+        mattes: list[Matte] = []
+        seconds = 0.0
         for item in items:
             try:
                 [alpha], took = self._segment([item])
@@ -187,18 +187,22 @@ class BatchRunner:
                 self._handle(item, exc, leases, "segmenting")
                 continue
             kept.append(item)
-            alphas.append(alpha)
+            mattes.append(alpha)
             seconds += took
-        return kept, alphas, seconds
+        return kept, mattes, seconds
 
-    def _segment(self, items: list[_Item]) -> tuple[list[np.ndarray], float]:
+    def _segment(self, items: list[_Item]) -> tuple[list[Matte], float]:
+        """Mattes for ``items``, one model pass per distinct input (worker/coalesce.py)."""
         segmenter = self.pipeline.segmenter()
+        ready = [(results.input_identity(i.job), i.rgb) for i in items if i.rgb is not None]
         with self.pipeline.device_lock:
             mark = time.perf_counter()
-            alphas = segmenter.segment([item.rgb for item in items if item.rgb is not None])
-            return alphas, _since(mark)
+            alphas = self.pipeline.memo.segment(
+                [key for key, _ in ready], [rgb for _, rgb in ready], segmenter.mattes
+            )
+            return alphas, since(mark)
 
-    def _render(self, item: _Item, alpha: np.ndarray, leases: LeaseKeeper) -> int:
+    def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
         assert item.rgb is not None
         try:
@@ -313,7 +317,3 @@ def _log_failure(job_id: str, doing: str, exc: BaseException) -> None:
         log.warning("job %s: %s failed; will retry: %s", job_id, doing, exc)
     else:
         log.error("job %s: %s failed; will retry", job_id, doing, exc_info=exc)
-
-
-def _since(mark: float) -> float:
-    return round(time.perf_counter() - mark, 4)

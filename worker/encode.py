@@ -40,8 +40,9 @@ class Encoded:
     height: int
 
 
-def encode(rgba: np.ndarray, output: OutputSpec) -> Encoded:
-    """``rgba`` (HxWx4 uint8) in the format ``output`` asks for."""
+def encode(rgba: np.ndarray, output: OutputSpec, *, webp_method: int | None = None) -> Encoded:
+    """``rgba`` (HxWx4 uint8) in the format ``output`` asks for; ``webp_method`` overrides
+    lossy WebP's method (0 for display renditions: fastest, and smaller at that size)."""
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4 or 0 in rgba.shape:
         raise ValueError(f"encode takes an HxWx4 uint8 array, got {rgba.dtype} {rgba.shape}")
     h, w = rgba.shape[:2]
@@ -69,7 +70,7 @@ def encode(rgba: np.ndarray, output: OutputSpec) -> Encoded:
             pixels,
             "WEBP",
             quality=output.quality,
-            method=WEBP_LOSSY_METHOD,
+            method=WEBP_LOSSY_METHOD if webp_method is None else webp_method,
             alpha_quality=WEBP_ALPHA_QUALITY,
         )
     return Encoded(data, "image/webp", fmt.extension, w, h)

@@ -15,11 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from cutout.backends import Backends
 from cutout.errors import ConfigurationError
+from cutout.integrity import read_content_addressed
 from cutout.settings import Settings
 from worker.budget import PixelBudget
+from worker.coalesce import AlphaMemo
 from worker.decode import decode_image
 from worker.render import Renderer
-from worker.segmenters.base import Segmenter, build_segmenter
+from worker.segmenters.base import Matte, Segmenter, build_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,14 @@ class Pipeline:
             device=settings.device,
             pool=self.store_pool,
             load_background=lambda key: decode_image(
-                backends.blobs.get(key), max_pixels=settings.max_pixels
+                read_content_addressed(backends.blobs, key), max_pixels=settings.max_pixels
             ),
         )
         self.budget = PixelBudget(settings.memory_budget_mp * 1_000_000)
         self.device_lock = threading.Lock()
+        self.memo: AlphaMemo[Matte] = (
+            AlphaMemo()
+        )  # identical inputs share one model pass (worker/coalesce.py)
 
     def segmenter(self) -> Segmenter:
         """The model, once built (blocks until then); raises the start-up error if not."""

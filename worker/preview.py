@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import numpy as np
 from PIL import Image
@@ -18,6 +19,9 @@ from PIL import Image
 from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.job import Job, Preview
+from cutout.settings import Settings
+from worker.decode import decode_image
+from worker.timing import since
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,20 @@ def encode_preview(rgb: np.ndarray) -> tuple[bytes, int, int]:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
     return out.getvalue(), image.width, image.height
+
+
+def decode_with_preview(
+    backends: Backends, job: Job, data: bytes, settings: Settings, stages: dict[str, float]
+) -> np.ndarray:
+    """Decode the photo (:func:`worker.decode.decode_image`) and record its preview,
+    timing both stages into ``stages``."""
+    mark = time.perf_counter()
+    rgb = decode_image(data, max_pixels=settings.max_pixels)
+    stages["decode"] = since(mark)
+    mark = time.perf_counter()
+    record_preview(backends, job, rgb)
+    stages["preview"] = since(mark)
+    return rgb
 
 
 def record_preview(backends: Backends, job: Job, rgb: np.ndarray) -> None:

@@ -5,6 +5,8 @@ worker processes on the same CPUs (measured: 4 of them, halving the requests/s).
 
 Every request carries distinct bytes (a JPEG comment with a counter), so each one is a
 new upload: hashed, stored, a job created and published — nothing is served from cache.
+Each one presents the local secret key (cli/local_key.py, minted as ``cutout up`` does)
+and is metered by the quotas, so the numbers include the key check and the quota check.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import click
 
+from cutout.backends import open_backends
+from cutout.cli.local_key import ensure_local_key, local_key
 from cutout.cli.serve import child_env, ingest_command, stop_group, wait_ready
 from cutout.samples import photo_jpeg_near
 from cutout.settings import Settings
@@ -45,11 +49,14 @@ def multipart(data: bytes) -> tuple[bytes, str]:
     return head + data + tail, f"multipart/form-data; boundary={boundary}"
 
 
-def run_client(port: int, bodies: list[tuple[bytes, str]], latencies: list[float]) -> None:
+def run_client(
+    port: int, token: str, bodies: list[tuple[bytes, str]], latencies: list[float]
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for body, content_type in bodies:
         start = time.perf_counter()
-        conn.request("POST", "/v1/jobs", body=body, headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {token}"}
+        conn.request("POST", "/v1/jobs", body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         if response.status != 202:
@@ -58,11 +65,15 @@ def run_client(port: int, bodies: list[tuple[bytes, str]], latencies: list[float
     conn.close()
 
 
-def phase(port: int, base: bytes, start: int, requests: int, clients: int) -> dict[str, float]:
+def phase(
+    port: int, token: str, base: bytes, start: int, requests: int, clients: int
+) -> dict[str, float]:
     bodies = [multipart(unique_jpeg(base, start + i)) for i in range(requests)]
     latencies: list[float] = []
     shares = [bodies[i::clients] for i in range(clients)]
-    threads = [threading.Thread(target=run_client, args=(port, s, latencies)) for s in shares]
+    threads = [
+        threading.Thread(target=run_client, args=(port, token, s, latencies)) for s in shares
+    ]
     began = time.perf_counter()
     for t in threads:
         t.start()
@@ -109,15 +120,17 @@ def bench_ingest(settings: Settings, count: int, clients: int, server_workers: i
             log_level="WARNING",
             autoscale=False,  # ingest alone: workers started by the backlog would share the CPUs
         )
+        ensure_local_key(run_settings, open_backends(run_settings).keys)
+        token = local_key(run_settings, run_settings.public_url) or ""
         env = {**child_env(run_settings), "WORKERS": str(server_workers)}
         server = subprocess.Popen(
             ingest_command(run_settings, "127.0.0.1", port), env=env, start_new_session=True
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}", server)
-            phase(port, base, 0, 20, 1)  # warm-up
-            latency = phase(port, base, 1000, count // 2, 1)
-            throughput = phase(port, base, 100000, count, clients)
+            phase(port, token, base, 0, 20, 1)  # warm-up
+            latency = phase(port, token, base, 1000, count // 2, 1)
+            throughput = phase(port, token, base, 100000, count, clients)
         finally:
             stop_group(server)
     result = {

@@ -4,6 +4,11 @@
 flow control, not failures: the client waits as told and sends the request again, for
 at most ``max_wait_s`` in all per request (``--max-wait``, default 600 s); an answer
 without ``Retry-After``, or one that would wait past that, fails as before.
+
+A photo larger than ``direct_above`` bytes (``--direct-upload-above``, default 8 MiB) goes
+by direct upload: a one-time URL from ``POST /v1/uploads``, one ``PUT`` of the file with
+the headers the answer names, then ``POST /v1/jobs`` with its ``upload_id``. Cloud Run
+caps a request body at 32 MiB, so the promised 50 MB photos only arrive this way.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from cutout.settings import Settings
 POLL_TIMEOUT_S = 600.0
 MAX_FLOW_WAIT_S = 600.0
 FLOW_CONTROL_STATUSES = frozenset({429, 503})
+#: Photos above this many bytes skip ingest's body (well under Cloud Run's 32 MiB cap).
+DIRECT_UPLOAD_ABOVE = 8 * 1024 * 1024
 
 
 def retry_after_s(response: requests.Response) -> float | None:
@@ -48,6 +55,7 @@ class Api:
         api_key: str | None,
         *,
         max_wait_s: float = MAX_FLOW_WAIT_S,
+        direct_above: int = DIRECT_UPLOAD_ABOVE,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -55,10 +63,13 @@ class Api:
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
         self.max_wait_s = max_wait_s
+        self.direct_above = direct_above
         self._sleep = sleep
 
     def submit(self, path: Path, fields: dict[str, Any]) -> dict[str, Any]:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if path.stat().st_size > self.direct_above:
+            return self._submit_direct(path, mime, fields)
 
         def post() -> requests.Response:
             with path.open("rb") as fh:
@@ -66,11 +77,55 @@ class Api:
                     f"{self.base_url}/v1/jobs", files={"file": (path.name, fh, mime)}, data=fields
                 )
 
-        return self._body(self._flow_controlled(post, f"submitting {path.name}"))
+        return self.body(self._flow_controlled(post, f"submitting {path.name}"))
+
+    def send_photo(
+        self, data: bytes, name: str, fields: dict[str, Any], headers: dict[str, str]
+    ) -> requests.Response:
+        """``POST /v1/jobs`` with the photo's bytes, waiting out flow control; the answer
+        as it came (a backfill records a refused item and goes on)."""
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        url = f"{self.base_url}/v1/jobs"
+
+        def post() -> requests.Response:
+            files = {"file": (name, data, mime)}
+            return self.session.post(url, files=files, data=fields, headers=headers)
+
+        return self._flow_controlled(post, f"submitting {name}")
+
+    def call(self, method: str, path: str) -> requests.Response:
+        """Any API request by path, waiting out flow control; the answer as it came."""
+        url = f"{self.base_url}{path}"
+        return self._flow_controlled(lambda: self.session.request(method, url), path)
+
+    def _submit_direct(self, path: Path, mime: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Upload straight to storage, then make the job from the ``upload_id``."""
+        offer = self.body(
+            self._flow_controlled(
+                lambda: self.session.post(
+                    f"{self.base_url}/v1/uploads", params={"content_type": mime}
+                ),
+                f"asking to upload {path.name}",
+            )
+        )
+        with path.open("rb") as fh:
+            # a bare requests call: the URL is signed, our API key must not travel to storage
+            put = requests.put(offer["url"], data=fh, headers=offer["headers"], timeout=600)
+        if put.status_code >= 400:
+            raise click.ClickException(
+                f"uploading {path.name}: HTTP {put.status_code}: {put.text[:300]}"
+            )
+        body = {**fields, "upload_id": offer["upload_id"]}
+        return self.body(
+            self._flow_controlled(
+                lambda: self.session.post(f"{self.base_url}/v1/jobs", json=body),
+                f"submitting {path.name}",
+            )
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/v1/jobs/{job_id}"
-        return self._body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
+        return self.body(self._flow_controlled(lambda: self.session.get(url), f"job {job_id}"))
 
     def _flow_controlled(
         self, send: Callable[[], requests.Response], what: str
@@ -93,8 +148,12 @@ class Api:
             self._sleep(delay)
             waited += delay
 
+    def absolute(self, url: str) -> str:
+        """A result URL as given (signed, absolute) or relative to the API."""
+        return url if "://" in url else self.base_url + url
+
     def download(self, url: str, dest: Path) -> None:
-        response = self.session.get(url if "://" in url else self.base_url + url)
+        response = self.session.get(self.absolute(url))
         response.raise_for_status()
         dest.write_bytes(response.content)
 
@@ -107,7 +166,8 @@ class Api:
             time.sleep(0.5)
 
     @staticmethod
-    def _body(response: requests.Response) -> dict[str, Any]:
+    def body(response: requests.Response) -> dict[str, Any]:
+        """The answer's JSON, or a :class:`click.ClickException` naming its error."""
         try:
             body = response.json()
         except ValueError as exc:
@@ -120,16 +180,21 @@ class Api:
         return body
 
 
-def _api(
-    settings: Settings, url: str | None, api_key: str | None, max_wait_s: float = MAX_FLOW_WAIT_S
+def open_api(
+    settings: Settings,
+    url: str | None,
+    api_key: str | None,
+    max_wait_s: float = MAX_FLOW_WAIT_S,
+    direct_above: int = DIRECT_UPLOAD_ABOVE,
 ) -> Api:
     """Without a key given, the local stack's own key (cli/local_key.py) on loopback."""
     base_url = url or settings.public_url
-    return Api(base_url, api_key or local_key(settings, base_url), max_wait_s=max_wait_s)
+    key = api_key or local_key(settings, base_url)
+    return Api(base_url, key, max_wait_s=max_wait_s, direct_above=direct_above)
 
 
 _url_option = click.option("--url", help="ingest base URL [default: CUTOUT_PUBLIC_URL]")
-_key_option = click.option(
+key_option = click.option(
     "--api-key",
     envvar="CUTOUT_API_KEY",
     help="[env CUTOUT_API_KEY; default on loopback: the key `cutout up` minted]",
@@ -145,7 +210,16 @@ _key_option = click.option(
 @click.option("--batch-id", help="label the jobs as one backfill")
 @click.option("--wait/--no-wait", default=False, help="poll until each job finishes")
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="download results here (implies --wait)"
+    "--out",
+    type=click.Path(file_okay=False),
+    help="download the full results here (implies --wait)",
+)
+@click.option(
+    "--renditions",
+    type=click.Choice(["display,full", "full"]),
+    default="display,full",
+    show_default=True,
+    help="full: no display rendition (a backfill needs no preview)",
 )
 @click.option(
     "--max-wait",
@@ -154,8 +228,15 @@ _key_option = click.option(
     show_default=True,
     help="seconds one request may wait in all on 429/503 Retry-After before failing",
 )
+@click.option(
+    "--direct-upload-above",
+    type=click.IntRange(min=0),
+    default=DIRECT_UPLOAD_ABOVE,
+    show_default=True,
+    help="bytes; a larger photo goes by direct upload (Cloud Run caps bodies at 32 MiB)",
+)
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def submit(
     settings: Settings,
@@ -167,13 +248,17 @@ def submit(
     batch_id: str | None,
     wait: bool,
     out: str | None,
+    renditions: str,
     max_wait: float,
+    direct_upload_above: int,
     url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit photos; print one JSON line per job. Waits out 429/503 answers."""
-    api = _api(settings, url, api_key, max_wait)
-    fields = {"effects": effects, "format": fmt, "priority": priority}
+    """Submit photos; print one JSON line per job (``displays``: the small display
+    renditions; ``results``: the full ones, downloaded by ``--out``). Waits out 429/503
+    answers; photos above --direct-upload-above go straight to storage."""
+    api = open_api(settings, url, api_key, max_wait, direct_upload_above)
+    fields = {"effects": effects, "format": fmt, "priority": priority, "renditions": renditions}
     if params:
         fields["params"] = params
     if batch_id:
@@ -199,8 +284,8 @@ def submit(
 @click.command()
 @click.argument("job_id")
 @_url_option
-@_key_option
+@key_option
 @click.pass_obj
 def status(settings: Settings, job_id: str, url: str | None, api_key: str | None) -> None:
     """Print a job as JSON."""
-    click.echo(json.dumps(_api(settings, url, api_key).job(job_id), indent=2))
+    click.echo(json.dumps(open_api(settings, url, api_key).job(job_id), indent=2))

@@ -12,7 +12,11 @@ from importlib.metadata import entry_points
 
 import click
 
+from cutout.cli.backfill import backfill
+from cutout.cli.bench_backfill import bench_backfill
+from cutout.cli.bench_burst import bench_burst
 from cutout.cli.bench_ingest import bench_ingest
+from cutout.cli.bench_removebg import bench_removebg
 from cutout.cli.client import status, submit
 from cutout.cli.keys import keys
 from cutout.cli.serve import ingest, up
@@ -40,9 +44,12 @@ def bench() -> None:
     """Benchmarks that print numbers and end with one JSON line."""
 
 
-for command in (up, ingest, submit, status, keys):
+for command in (up, ingest, submit, status, keys, backfill):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
+bench.add_command(bench_backfill, "backfill")
+bench.add_command(bench_burst, "burst")
+bench.add_command(bench_removebg, "removebg")
 
 
 def _load_plugins() -> None:

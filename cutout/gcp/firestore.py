@@ -33,9 +33,9 @@ from cutout import lifecycle
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, InvalidInput, NotFound
 from cutout.gcp.errors import translated
-from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, utcnow
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Priority, Rendition, utcnow
 from cutout.ports import StatusStore
-from cutout.ports.status import JobFilter, Mutation, Position, check_effect_name
+from cutout.ports.status import JobFilter, Mutation, Position, check_effect_name, check_record
 
 _TIMESTAMPS = ("created_at", "updated_at", "expire_at")
 _ACTIVE = [JobState.QUEUED.value, JobState.RUNNING.value]
@@ -109,15 +109,19 @@ class FirestoreStatusStore(StatusStore):
         effect: str,
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
+        *,
+        rendition: Rendition = Rendition.FULL,
     ) -> Job:
-        if (result is None) == (error is None):
-            raise ValueError("record_result needs exactly one of result and error")
+        check_record(result, error, rendition)
         check_effect_name(effect)
         ref = self._ref(job_id)
         result_path = FieldPath("results", effect).to_api_repr()
         error_path = FieldPath("effect_errors", effect).to_api_repr()
         with translated(f"recording {effect} of job {job_id}"):
-            if result is not None:
+            if result is not None and rendition is Rendition.DISPLAY:
+                display_path = FieldPath("displays", effect).to_api_repr()
+                ref.update({display_path: result.model_dump(mode="json"), "updated_at": utcnow()})
+            elif result is not None:
                 ref.update(
                     {
                         result_path: result.model_dump(mode="json"),
@@ -172,6 +176,24 @@ class FirestoreStatusStore(StatusStore):
             )
         with translated("querying jobs"):
             return [from_document(s.to_dict()) for s in query.limit(limit).stream()]
+
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        """One count aggregation per state (the emulator and Firestore answer it from the
+        index, without sending the documents)."""
+        base: Any = self._jobs
+        for field, value in (
+            ("client.key_id", where.client_key),
+            ("client.batch_id", where.batch_id),
+        ):
+            if value is not None:
+                base = base.where(filter=FieldFilter(field, "==", value))
+        counts = {}
+        for state in JobState:
+            aggregation: Any = base.where(filter=FieldFilter("state", "==", state.value)).count()
+            with translated(f"counting {state.value} jobs"):
+                result = aggregation.get()
+            counts[state] = int(result[0][0].value)
+        return counts
 
     def backlog(self) -> dict[Priority, int]:
         """Queued or running jobs per priority: the queue depth that scaling reads."""

@@ -43,6 +43,9 @@ RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 #: A touch leaves a custom time younger than this alone: retention counts whole days.
 TOUCH_EVERY = timedelta(hours=1)
 
+#: Signed into every upload URL: the PUT may only create the object (generation 0).
+CREATE_ONLY = {"x-goog-if-generation-match": "0"}
+
 #: Retrying an upload is safe for us either way: an unconditional put writes the same
 #: bytes again, and a conditional one that already landed reports "exists".
 _UPLOAD_RETRY: Retry = DEFAULT_RETRY
@@ -131,9 +134,18 @@ class GcsBlobStore(BlobStore):
         return self._signer.sign(self._blob(key), method="GET", ttl_s=ttl_s)
 
     def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
+        """Binds :data:`CREATE_ONLY` as a signed header: Cloud Storage itself refuses a
+        PUT that would replace the object (412), so the URL works once."""
         return self._signer.sign(
-            self._blob(key), method="PUT", ttl_s=ttl_s, content_type=content_type
+            self._blob(key),
+            method="PUT",
+            ttl_s=ttl_s,
+            content_type=content_type,
+            headers=CREATE_ONLY,
         )
+
+    def upload_headers(self, content_type: str) -> dict[str, str]:
+        return {"Content-Type": content_type, **CREATE_ONLY}
 
     def create_buckets(self) -> None:
         """Create both buckets if absent: for emulators and local use only (production

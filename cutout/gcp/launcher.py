@@ -106,6 +106,12 @@ class FirestoreLauncher(Launcher):
         ]
         return sorted(beats, key=lambda b: (b.at, b.worker_id), reverse=True)
 
+    def arrivals(self, *, since: datetime) -> list[datetime]:
+        query = self._workers.where(filter=FieldFilter("started_at", ">=", since))
+        with translated("listing worker arrivals"):
+            found = [(s.to_dict() or {}).get("started_at") for s in query.stream()]
+        return sorted(t for t in found if t is not None)
+
     def claim_starts(
         self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
     ) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -47,10 +48,18 @@ class UrlSigner:
         self._refresh_lock = threading.Lock()
 
     def sign(
-        self, blob: storage.Blob, *, method: str, ttl_s: int, content_type: str | None = None
+        self,
+        blob: storage.Blob,
+        *,
+        method: str,
+        ttl_s: int,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         """A URL allowing one ``method`` on ``blob`` for ``ttl_s`` seconds. For ``PUT`` the
-        client must send exactly ``content_type`` as its ``Content-Type`` header."""
+        client must send exactly ``content_type`` as its ``Content-Type`` header, and
+        every one of ``headers`` (signed headers: Cloud Storage refuses the request
+        without them)."""
         if not 0 < ttl_s <= MAX_TTL_S:
             raise InvalidInput(
                 f"signed URL lifetime must be 1..{MAX_TTL_S} s, not {ttl_s}",
@@ -61,6 +70,7 @@ class UrlSigner:
             "expiration": datetime.timedelta(seconds=ttl_s),
             "method": method,
             "content_type": content_type,
+            "headers": dict(headers) if headers else None,
             **self._identity(),
         }
         if self._endpoint:

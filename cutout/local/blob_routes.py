@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from cutout.codes import ErrorCode
-from cutout.errors import NotFound
+from cutout.errors import Conflict, NotFound
 from cutout.local.blobstore import READ, WRITE, LocalBlobStore, verify_signature
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
@@ -32,4 +32,10 @@ class LocalBlobRoutes(BlobRoutes):
         self, key: str, body: Callable[[], bytes], *, content_type: str, expires: str, sig: str
     ) -> None:
         verify_signature(self._secret, key, WRITE, expires, sig, self._clock())
-        self._store.put(key, body(), content_type=content_type)
+        if self._store.exists(key) or not self._store.put(
+            key, body(), content_type=content_type, if_absent=True
+        ):
+            raise Conflict(
+                f"the upload URL for {key!r} was already used; ask for a new one",
+                code=ErrorCode.UPLOAD_USED,
+            )

@@ -112,6 +112,14 @@ class LocalLauncher(Launcher):
             for row in rows
         ]
 
+    def arrivals(self, *, since: datetime) -> list[datetime]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT started_at FROM workers WHERE started_at >= ? ORDER BY started_at",
+                (since.timestamp(),),
+            ).fetchall()
+        return [datetime.fromtimestamp(row["started_at"], UTC) for row in rows]
+
     def claim_starts(
         self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
     ) -> int:

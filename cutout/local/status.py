@@ -10,9 +10,16 @@ from pathlib import Path
 
 from cutout import lifecycle
 from cutout.errors import Conflict, NotFound
-from cutout.job import EffectResult, ErrorInfo, Job, JobState, utcnow
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Rendition, utcnow
 from cutout.local.sqlite import Database
-from cutout.ports.status import JobFilter, Mutation, Position, StatusStore, check_effect_name
+from cutout.ports.status import (
+    JobFilter,
+    Mutation,
+    Position,
+    StatusStore,
+    check_effect_name,
+    check_record,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -88,13 +95,16 @@ class SqliteStatusStore(StatusStore):
         effect: str,
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
+        *,
+        rendition: Rendition = Rendition.FULL,
     ) -> Job:
-        if (result is None) == (error is None):
-            raise ValueError("record_result needs exactly one of result and error")
+        check_record(result, error, rendition)
         check_effect_name(effect)
 
         def change(job: Job) -> None:
-            if result is not None:
+            if result is not None and rendition is Rendition.DISPLAY:
+                job.displays[effect] = result
+            elif result is not None:
                 job.results[effect] = result
                 job.effect_errors.pop(effect, None)
             elif error is not None and effect not in job.results:
@@ -118,6 +128,19 @@ class SqliteStatusStore(StatusStore):
         with self._db.read() as conn:
             rows = conn.execute(sql, (*params, limit)).fetchall()
         return [Job.model_validate_json(row["doc"]) for row in rows]
+
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        filters = {"client_key": where.client_key, "batch_id": where.batch_id}
+        given = {f"{column} = ?": str(v) for column, v in filters.items() if v is not None}
+        sql = (
+            f"SELECT state, COUNT(*) AS n FROM jobs WHERE {' AND '.join(given) or '1'}"
+            " GROUP BY state"
+        )
+        counts = dict.fromkeys(JobState, 0)
+        with self._db.read() as conn:
+            for row in conn.execute(sql, tuple(given.values())):
+                counts[JobState(row["state"])] = int(row["n"])
+        return counts
 
     def sweep(self, now: datetime) -> int:
         """Delete at most :data:`SWEEP_BATCH` jobs whose ``expire_at`` is before ``now``

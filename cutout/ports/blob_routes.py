@@ -38,7 +38,9 @@ class BlobRoutes(ABC):
     def write(
         self, key: str, body: Callable[[], bytes], *, content_type: str, expires: str, sig: str
     ) -> None:
-        """Store ``body()`` under a signed upload URL's key (replacing any object there).
+        """Store ``body()`` under a signed upload URL's key if no object is there yet:
+        the URL works once, so a second PUT (or the loser of two concurrent ones) raises
+        :class:`~cutout.errors.Conflict` (code ``upload_used``) and changes nothing.
         ``body`` is called only once the signature holds, so a stranger's upload is refused
         before a byte of it is read. The content type is the request's own: it is not part
         of the signature."""

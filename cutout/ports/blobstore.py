@@ -106,4 +106,10 @@ class BlobStore(ABC):
     @abstractmethod
     def upload_url(self, key: str, *, content_type: str, ttl_s: int) -> str:
         """A URL that accepts one HTTP ``PUT`` of the object with ``content_type`` for
-        ``ttl_s`` seconds, so large photos go straight to storage, not through ingest."""
+        ``ttl_s`` seconds, so large photos go straight to storage, not through ingest.
+        It only creates the object: a PUT when the object exists is refused, so the URL
+        works once. The PUT must carry :meth:`upload_headers`."""
+
+    def upload_headers(self, content_type: str) -> dict[str, str]:
+        """The headers a PUT to :meth:`upload_url` must send (signed ones included)."""
+        return {"Content-Type": content_type}

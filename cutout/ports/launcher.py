@@ -67,6 +67,11 @@ class Launcher(ABC):
         """Workers with a recent heartbeat."""
 
     @abstractmethod
+    def arrivals(self, *, since: datetime) -> list[datetime]:
+        """Process start times of the workers that started at or after ``since`` and beat
+        at least once, alive or gone: the starts that were fulfilled."""
+
+    @abstractmethod
     def claim_starts(
         self, decide: Callable[[Sequence[StartRecord]], int], *, window_s: float
     ) -> int:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
-from cutout.job import EffectResult, ErrorInfo, Job, JobState
+from cutout.job import EffectResult, ErrorInfo, Job, JobState, Rendition
 
 #: Changes a transition applies along with the new state.
 Mutation = Callable[[Job], None]
@@ -130,11 +130,16 @@ class StatusStore(ABC):
         effect: str,
         result: EffectResult | None = None,
         error: ErrorInfo | None = None,
+        *,
+        rendition: Rendition = Rendition.FULL,
     ) -> Job:
         """Merge one effect's result (or its error: exactly one of the two, else
-        ``ValueError``) into the job, atomically. A result replaces an earlier error for
-        that effect; an error never replaces a stored result (a failed redelivery must not
-        hide a finished result). ``effect`` must be non-empty (:func:`check_effect_name`)."""
+        ``ValueError``) into the job, atomically. A full result goes into ``results`` and
+        replaces an earlier error for that effect; an error never replaces a stored full
+        result (a failed redelivery must not hide a finished result). A display result
+        goes into ``displays`` and touches nothing else; errors are about the effect, so
+        they always come with ``full``. ``effect`` must be non-empty
+        (:func:`check_effect_name`)."""
 
     def find(
         self,
@@ -166,6 +171,22 @@ class StatusStore(ABC):
         return Page(jobs[:limit], Position.of(jobs[limit - 1]).encode())
 
     @abstractmethod
+    def count_by_state(self, where: JobFilter) -> dict[JobState, int]:
+        """How many jobs match ``where`` in each state (``where.state`` is ignored),
+        counted by the store itself (SQLite ``COUNT``, Firestore count aggregation), never
+        by reading the jobs: a 100 000-job batch costs one query per state at most."""
+
+    @abstractmethod
     def _find(self, where: JobFilter, *, limit: int, after: Position | None) -> list[Job]:
         """At most ``limit`` matching jobs in listing order, strictly after ``after``
         (arguments already checked): each adapter's query, behind :meth:`find_page`."""
+
+
+def check_record(
+    result: EffectResult | None, error: ErrorInfo | None, rendition: Rendition
+) -> None:
+    """The arguments :meth:`StatusStore.record_result` accepts, checked for every adapter."""
+    if (result is None) == (error is None):
+        raise ValueError("record_result needs exactly one of result and error")
+    if error is not None and rendition is not Rendition.FULL:
+        raise ValueError("an effect's error is recorded with the full rendition")

@@ -126,7 +126,8 @@ export class Cutout {
   }
 
   /** Poll until the job is done or failed; `onResult(name, result, job)` is called once
-   * per result as soon as it exists, `onEffectError(name, error, job)` once per failed
+   * per result as soon as its display rendition exists and again when the full one does
+   * (`result.display`, `result.full`: null until written), `onEffectError(name, error, job)` once per failed
    * effect, `onUpdate(job)` on every answer. Resolves with the finished job; a failed job
    * rejects with a CutoutError carrying `job.error.code` (and `.job`). */
   async poll(job, { onResult, onEffectError, onUpdate, signal } = {}) {
@@ -135,11 +136,20 @@ export class Cutout {
     let current = job;
     let waitS = 0;
     for (;;) {
-      for (const [name, result] of Object.entries(current.results || {})) {
-        if (!seen.has(name)) { seen.add(name); onResult && onResult(name, result, current); }
+      // A display rendition (small WebP) comes first, the full result after: onResult is
+      // called for each, with the full one's fields once it exists and `display` set.
+      const names = new Set([...Object.keys(current.displays || {}), ...Object.keys(current.results || {})]);
+      for (const name of names) {
+        const full = (current.results || {})[name];
+        const display = (current.displays || {})[name] || null;
+        const stage = full ? `${name}:full` : `${name}:display`;
+        if (seen.has(stage)) continue;
+        seen.add(stage);
+        if (full) seen.add(`${name}:display`);
+        onResult && onResult(name, { ...(full || display), display, full: full || null }, current);
       }
       for (const [name, error] of Object.entries(current.effect_errors || {})) {
-        if (!seen.has(name)) { seen.add(name); onEffectError && onEffectError(name, error, current); }
+        if (!seen.has(`${name}:error`)) { seen.add(`${name}:error`); onEffectError && onEffectError(name, error, current); }
       }
       if (current.state === "done") return current;
       if (current.state === "failed") {

@@ -248,7 +248,8 @@ def _check_gcp_url(
         method,
         public_key=emulator_key(PROJECT).public_key(),
         now=now,
-        headers={"Content-Type": content_type} if content_type else None,
+        # what a browser sends: the upload answer's headers, the signed ones among them
+        headers=backends.blobs.upload_headers(content_type) if content_type else None,
     )
 
 

@@ -79,6 +79,19 @@ def test_a_beat_keeps_the_worker_start_time(launcher: Launcher) -> None:
     assert abs((beat.started_at - started).total_seconds()) < 0.01
 
 
+def test_arrivals_list_workers_that_came_alive_or_gone(launcher: Launcher) -> None:
+    """A worker that started after ``since`` and beat counts, even after its goodbye: the
+    scaler must not wait for a start that already came and went."""
+    now = utcnow().replace(microsecond=0)
+    early, late = now - timedelta(seconds=300), now - timedelta(seconds=10)
+    launcher.beat(WorkerBeat(worker_id="old", at=now, started_at=early))
+    launcher.beat(WorkerBeat(worker_id="came", at=now, started_at=late))
+    launcher.goodbye("came")
+    since = now - timedelta(seconds=60)
+    assert launcher.arrivals(since=since) == [late]
+    assert launcher.arrivals(since=early) == [early, late]
+
+
 def test_claim_starts_records_what_decide_returns(launcher: Launcher) -> None:
     seen: list[list[StartRecord]] = []
 

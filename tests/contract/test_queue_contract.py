@@ -303,6 +303,27 @@ def test_the_batch_tier_is_served_despite_a_stream_of_higher_work(
         assert tiers == [Priority.HIGH, Priority.HIGH, Priority.BATCH, *[Priority.HIGH] * 3]
 
 
+def test_live_traffic_overtakes_a_backfill_which_still_advances(
+    family: Family, open_backends: Callable[..., Backends]
+) -> None:
+    """A backfill's 20 queued batch jobs, then 4 standard and 4 high jobs of live traffic:
+    the live jobs are served before the backfill's remaining queued jobs, high first, and
+    the starvation guard (every 4th pull here) still moves the batch tier along."""
+    queue = open_backends(guard_every=3).queue
+    for i in range(20):
+        queue.publish(f"b{i}", Priority.BATCH)
+    for i in range(4):
+        queue.publish(f"s{i}", Priority.STANDARD)
+        queue.publish(f"h{i}", Priority.HIGH)
+    tiers = [m.priority for m in take_one_by_one(queue, 14)]
+    live = [i for i, tier in enumerate(tiers) if tier is not Priority.BATCH]
+    assert len(live) == 8, tiers
+    assert 2 <= tiers.count(Priority.BATCH) <= 6, tiers
+    if family.strict_order:
+        H, S, B = Priority.HIGH, Priority.STANDARD, Priority.BATCH
+        assert tiers[:11] == [H, H, H, B, H, S, S, B, S, S, B], tiers
+
+
 def test_without_the_guard_higher_tiers_go_first(
     family: Family, open_backends: Callable[..., Backends]
 ) -> None:

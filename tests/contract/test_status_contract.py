@@ -18,6 +18,7 @@ from cutout.job import (
     ErrorInfo,
     Job,
     JobState,
+    Rendition,
     WorkerInfo,
     utcnow,
 )
@@ -212,6 +213,22 @@ def test_record_result_and_errors(status: StatusStore, make_job: MakeJob) -> Non
         status.record_result(job.id, "cutout")
 
 
+def test_a_display_rendition_is_recorded_apart_from_the_full_result(
+    status: StatusStore, make_job: MakeJob
+) -> None:
+    job = status.create(make_job(effects=[EffectRequest(name="cutout")]))
+    shown = status.record_result(job.id, "cutout", result("small"), rendition=Rendition.DISPLAY)
+    assert shown.displays == {"cutout": result("small")}
+    assert shown.results == {} and [e.name for e in shown.pending_effects] == ["cutout"]
+    done = status.record_result(job.id, "cutout", result("cutout"))
+    assert done.displays == {"cutout": result("small")}
+    assert done.results == {"cutout": result("cutout")} and done.pending_effects == []
+    assert status.get(job.id) == done
+    oops = ErrorInfo(code="effect_failed", message="no")
+    with pytest.raises(ValueError):
+        status.record_result(job.id, "cutout", error=oops, rendition=Rendition.DISPLAY)
+
+
 def test_record_result_keeps_the_state(status: StatusStore, make_job: MakeJob) -> None:
     job = status.create(make_job())
     status.transition(job.id, [JobState.QUEUED], JobState.RUNNING)
@@ -253,6 +270,28 @@ def test_find_by_state_client_and_batch(status: StatusStore, make_job: MakeJob) 
     assert found(client_key="carol") == []
     jobs = status.find(batch_id="nightly", limit=1)
     assert jobs == [status.get(ids[20])]
+
+
+def test_counts_by_state_per_client_and_batch(status: StatusStore, make_job: MakeJob) -> None:
+    """A batch's progress is counted by the store (SQLite COUNT, Firestore count
+    aggregation), for the owner's jobs of the batch only."""
+    for client, batch, state in [
+        ("alice", "nightly", JobState.QUEUED),
+        ("alice", "nightly", JobState.QUEUED),
+        ("alice", "nightly", JobState.RUNNING),
+        ("alice", "nightly", JobState.DONE),
+        ("alice", None, JobState.QUEUED),
+        ("bob", "nightly", JobState.QUEUED),
+    ]:
+        job = status.create(make_job(client=ClientInfo(key_id=client, batch_id=batch)))
+        if state is not JobState.QUEUED:
+            status.transition(job.id, [JobState.QUEUED], JobState.RUNNING)
+        if state is JobState.DONE:
+            status.transition(job.id, [JobState.RUNNING], JobState.DONE)
+    counts = status.count_by_state(JobFilter(client_key="alice", batch_id="nightly"))
+    assert counts == {JobState.QUEUED: 2, JobState.RUNNING: 1, JobState.DONE: 1, JobState.FAILED: 0}
+    assert sum(status.count_by_state(JobFilter(batch_id="nightly")).values()) == 5
+    assert sum(status.count_by_state(JobFilter(client_key="carol")).values()) == 0
 
 
 def test_find_limit_has_the_same_bounds_everywhere(status: StatusStore, make_job: MakeJob) -> None:

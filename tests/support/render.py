@@ -11,6 +11,7 @@ from cutout.settings import Settings
 from tests.support.segmenters import ellipse_alpha
 from worker.decode import decode_image
 from worker.render import Rendered, Renderer
+from worker.segmenters.base import ArrayMatte
 
 
 def render(settings: Settings, backends: Backends, job: Job, photo: bytes) -> Rendered:
@@ -27,4 +28,4 @@ def render(settings: Settings, backends: Backends, job: Job, photo: bytes) -> Re
                 backends.blobs.get(key), max_pixels=settings.max_pixels
             ),
         )
-        return renderer.render(job, rgb, ellipse_alpha(*rgb.shape[:2]))
+        return renderer.render(job, rgb, ArrayMatte(ellipse_alpha(*rgb.shape[:2])))

@@ -3,6 +3,7 @@ alpha is a soft ellipse, so results are checkable without any weights."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -15,12 +16,7 @@ from cutout.errors import InvalidInput
 from cutout.job import ModelInfo
 from worker.segmenters import base
 from worker.segmenters.base import Segmenter
-
-
-def ellipse_alpha(height: int, width: int) -> np.ndarray:
-    y, x = np.ogrid[0:height, 0:width]
-    r = ((x - width / 2) / (width * 0.35)) ** 2 + ((y - height / 2) / (height * 0.4)) ** 2
-    return (np.clip(1.5 - r, 0, 1) * 255).astype(np.uint8)
+from worker.segmenters.fixed import ellipse_alpha as ellipse_alpha  # re-exported for tests
 
 
 class EllipseSegmenter(Segmenter):
@@ -49,9 +45,26 @@ class SlowSegmenter(EllipseSegmenter):
         return super().segment(images)
 
 
+class CountingSegmenter(EllipseSegmenter):
+    """The ellipse, appending one line per image it is given (the sha256 of its pixels)
+    to the file :data:`COUNT_LOG_VARIABLE` names: how a test counts model passes in a
+    separately started ``cutout up`` and its workers."""
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        lines = "".join(hashlib.sha256(image.tobytes()).hexdigest() + "\n" for image in images)
+        with open(os.environ[COUNT_LOG_VARIABLE], "a") as fh:
+            fh.write(lines)
+        return super().segment(images)
+
+
+COUNT_LOG_VARIABLE = "TEST_SEGMENT_PASSES_LOG"
 SLOW_S = 3.0
 #: What :func:`child_env` registers in child processes.
-FOR_CHILDREN = {"test-ellipse": EllipseSegmenter, "test-slow": SlowSegmenter}
+FOR_CHILDREN = {
+    "test-ellipse": EllipseSegmenter,
+    "test-slow": SlowSegmenter,
+    "test-counting": CountingSegmenter,
+}
 _ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -26,8 +26,8 @@ async function submitPhoto(api, key) {
     let job = await answer.json();
     if (!answer.ok) { window.outcome = { status: answer.status, job }; return; }
     while (job.state !== "done" && job.state !== "failed") {
-      await new Promise((r) => setTimeout(r, 300));
-      job = await (await fetch(api + location)).json();
+      await new Promise((r) => setTimeout(r, 1000));  // Retry-After's pace: within the quota
+      job = await (await fetch(api + location, { headers: { "X-Api-Key": key } })).json();
     }
     const result = await fetch(job.results.color.url);  // a signed URL, read by fetch
     const bytes = (await result.arrayBuffer()).byteLength;

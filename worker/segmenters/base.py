@@ -1,7 +1,10 @@
 """One interface for every segmenter, and the registry that names them.
 
 A segmenter is built once per worker process (model load is the expensive part of a cold
-start) and then turns batches of decoded images into alpha mattes.
+start) and then turns batches of decoded images into alpha mattes. A matte
+(:class:`Matte`) stays at the segmenter's own resolution until someone asks for a size:
+the display rendition takes it at display size with no full-resolution work, the full
+rendition at the image's size.
 """
 
 from __future__ import annotations
@@ -9,11 +12,42 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.job import ModelInfo
 from cutout.settings import Settings
+
+
+class Matte(ABC):
+    """One image's alpha matte, sized on demand; ``nbytes`` is the memory it holds."""
+
+    nbytes: int
+
+    @abstractmethod
+    def at(self, height: int, width: int) -> np.ndarray:
+        """The matte as uint8 ``height`` x ``width``, 255 = foreground. At the image's own
+        size it is exactly what :meth:`Segmenter.segment` returns."""
+
+
+class ArrayMatte(Matte):
+    """A matte held as an array: uint8, or float32 in [0, 1] (rounded to uint8 after
+    resizing). Other sizes are resized bilinearly up and by area averaging down."""
+
+    def __init__(self, alpha: np.ndarray) -> None:
+        self.alpha = alpha
+        self.nbytes = alpha.nbytes
+
+    def at(self, height: int, width: int) -> np.ndarray:
+        alpha = self.alpha
+        if alpha.shape != (height, width):
+            smaller = height * width < alpha.size
+            method = cv2.INTER_AREA if smaller else cv2.INTER_LINEAR
+            alpha = cv2.resize(alpha, (width, height), interpolation=method)
+        if alpha.dtype == np.uint8:
+            return alpha
+        return np.clip(alpha * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 class Segmenter(ABC):
@@ -32,6 +66,17 @@ class Segmenter(ABC):
         """Alpha mattes for ``images`` (RGB uint8 HxWx3, any sizes, one batch): each is
         uint8 HxW at its image's full size, 255 = foreground. Raises
         :class:`InvalidInput` for an array that is not such an image."""
+
+    def mattes(self, images: Sequence[np.ndarray]) -> list[Matte]:
+        """The same mattes, not yet sized: what the worker asks for. This default wraps
+        :meth:`segment`'s full-size alphas; a segmenter working at a lower resolution
+        returns its own mattes, so a display rendition never waits for a full-size one."""
+        return [ArrayMatte(alpha) for alpha in self.segment(images)]
+
+
+def full_size(mattes: Sequence[Matte], images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each matte at its image's size (:meth:`Segmenter.segment` from :meth:`~Segmenter.mattes`)."""
+    return [matte.at(*image.shape[:2]) for matte, image in zip(mattes, images, strict=True)]
 
 
 SegmenterFactory = Callable[[Settings], Segmenter]
@@ -65,7 +110,7 @@ def build_segmenter(settings: Settings) -> Segmenter:
 
 def _load_builtin() -> None:
     """Register the built-in segmenters (their modules import heavy things only on build)."""
-    from worker.segmenters import grabcut, inspyrenet  # noqa: F401
+    from worker.segmenters import fixed, grabcut, inspyrenet  # noqa: F401
 
 
 def check_image(index: int, image: object) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from cutout.errors import InvalidInput
 from cutout.job import ModelInfo
 from cutout.settings import Settings
-from worker.segmenters.base import Segmenter, check_image, register
+from worker.segmenters.base import ArrayMatte, Matte, Segmenter, check_image, full_size, register
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,10 @@ class GrabCutSegmenter(Segmenter):
         )
 
     def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [_grabcut(check_image(i, image)) for i, image in enumerate(images)]
+        return full_size(self.mattes(images), images)
+
+    def mattes(self, images: Sequence[np.ndarray]) -> list[Matte]:
+        return [ArrayMatte(_grabcut(check_image(i, image))) for i, image in enumerate(images)]
 
 
 def centre_prior(height: int, width: int) -> np.ndarray:
@@ -71,6 +74,7 @@ def centre_prior(height: int, width: int) -> np.ndarray:
 
 
 def _grabcut(image: np.ndarray) -> np.ndarray:
+    """The feathered matte at working size, float32 in [0, 1]."""
     height, width = image.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     small_size = (max(8, round(width * scale)), max(8, round(height * scale)))
@@ -84,6 +88,4 @@ def _grabcut(image: np.ndarray) -> np.ndarray:
     except cv2.error as exc:  # e.g. an image with a single colour
         raise InvalidInput(f"GrabCut failed on a {width}x{height} image: {exc}") from exc
     alpha = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 1.0, 0.0)
-    alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), FEATHER_SIGMA)
-    alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), FEATHER_SIGMA)

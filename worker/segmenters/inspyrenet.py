@@ -28,7 +28,7 @@ from cutout.job import ModelInfo
 from cutout.settings import Settings
 from worker.devices import resolve_device
 from worker.segmenters import network
-from worker.segmenters.base import Segmenter, check_image, register
+from worker.segmenters.base import Matte, Segmenter, check_image, full_size, register
 from worker.segmenters.weights import load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,7 @@ class InSPyReNetSegmenter(Segmenter):
         lap("find_weights")
         model = network.build_network(settings.model_mode)
         lap("build")
-        try:
-            model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
-        except RuntimeError as exc:
-            message = f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}"
-            raise ConfigurationError(message) from exc
-        network.fold_batchnorm(model)
+        _load_folded(model, weights)
         lap("load")
         model.to(self.device)
         self.channels_last = settings.channels_last
@@ -118,9 +113,11 @@ class InSPyReNetSegmenter(Segmenter):
                 "weights": Path(weights).name,
             },
         )
-        if warm_up:
+        if warm_up and self.device.type != "cpu":
             self.segment([np.zeros((*self.size, 3), np.uint8)])
             lap("warm_up")
+        else:  # on CPU a warm-up gains nothing and delays the first job (worker/MODEL.md)
+            stages["warm_up"] = 0.0
         self.startup = stages
         log.info(
             "InSPyReNet ready (%s) in %.2f s: %s",
@@ -130,14 +127,17 @@ class InSPyReNetSegmenter(Segmenter):
         )
 
     def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return full_size(self.mattes(images), images)
+
+    def mattes(self, images: Sequence[np.ndarray]) -> list[Matte]:
         arrays = [check_image(i, image) for i, image in enumerate(images)]
-        alphas: list[np.ndarray] = []
+        mattes: list[Matte] = []
         with torch.inference_mode():
             for start in range(0, len(arrays), self.device_batch):
                 chunk = arrays[start : start + self.device_batch]
                 probs = self._probabilities(torch.cat([self._resize(a) for a in chunk]))
-                alphas += [_full_size(probs[i : i + 1], a.shape[:2]) for i, a in enumerate(chunk)]
-        return alphas
+                mattes += [_ProbabilityMatte(probs[i : i + 1]) for i in range(len(chunk))]
+        return mattes
 
     def _resize(self, image: np.ndarray) -> torch.Tensor:
         """1x3xhxw float in 0..255 at the base size, as the reference resizes.
@@ -169,10 +169,28 @@ class InSPyReNetSegmenter(Segmenter):
         return (pred - low) / (high - low + 1e-8)
 
 
-def _full_size(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
-    """Upsample one 1x1xhxw probability map to ``shape`` on its device; uint8 by truncation
-    (the reference's ``(pred * 255).astype(np.uint8)``)."""
-    up = F.interpolate(
-        prob, size=(int(shape[0]), int(shape[1])), mode="bilinear", align_corners=True
-    )
-    return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
+class _ProbabilityMatte(Matte):
+    """One 1x1xhxw probability map at the model's resolution, on its device."""
+
+    def __init__(self, prob: torch.Tensor) -> None:
+        self.prob = prob
+        self.nbytes = prob.element_size() * prob.nelement()
+
+    def at(self, height: int, width: int) -> np.ndarray:
+        """Bilinear ``align_corners=True`` on the device (the reference's upsampling, at
+        any size: the fidelity tests hold it to the reference); uint8 by truncation (the
+        reference's ``(pred * 255).astype(np.uint8)``)."""
+        with torch.inference_mode():
+            up = F.interpolate(self.prob, size=(height, width), mode="bilinear", align_corners=True)
+            return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
+
+
+def _load_folded(model: nn.Module, weights: Path) -> None:
+    """The checkpoint into ``model`` without a copy, then batch-norm folded; a file that is
+    not this network's checkpoint is a configuration error, not a crash."""
+    try:
+        model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
+    except RuntimeError as exc:
+        message = f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}"
+        raise ConfigurationError(message) from exc
+    network.fold_batchnorm(model)

@@ -1,0 +1,146 @@
+"""``cutout bench latency``: time to the first visible result of a 12 MP photo.
+
+Two parts, both printed, then one JSON line:
+
+- **worker side** (:func:`worker.latency.measure_worker`, also run on the GPU by
+  scripts/gpu_bench.py):
+  in-process, on the real renderer and local stores: dequeue → decode → segment → display
+  rendition stored and recorded → full rendition stored, with the display rendition's
+  non-model work (resize, matte at display size, compose, effects, encode, store) as
+  wall and process CPU seconds, for ``color`` alone and for the four artistic looks in
+  one job;
+- **stack** (:func:`measure_stack`): ``cutout up`` on a free port with a fresh data
+  directory; a 12 MP photo submitted over HTTP to the cold stack (the job starts the
+  worker) and then to the warm one, polled every 20 ms: submit → display rendition,
+  submit → full result, and the bytes of each, with the job's recorded ready and segment
+  times beside them.
+
+The segmenter is a setting (``--segmenter``, default ``grabcut``, the weights-free one:
+InSPyReNet takes ~15 s a photo on this 2-core machine, which would hide what is measured
+here); the output says which ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from cutout.cli.serve import stop_group
+from cutout.samples import jpeg_bytes, photo_like
+from cutout.settings import Settings
+from worker.latency import ARTISTIC, measure_worker
+from worker.segmenters.base import build_segmenter
+
+POLL_S = 0.02
+
+
+def measure_stack(settings: Settings, photos: Sequence[bytes], workdir: Path) -> list[dict]:
+    """Each photo submitted in turn to one ``cutout up`` (the first finds no worker)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **settings.to_env(), "CUTOUT_DATA_DIR": str(workdir / "stack")}
+    command = [sys.executable, "-m", "cutout", "up", "--port", str(port)]
+    log = (workdir / "up.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        return [_one_job(url, photo, cold=i == 0) for i, photo in enumerate(photos)]
+    finally:
+        stop_group(process)
+        log.close()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"cutout up exited with status {process.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException("cutout up did not answer within 120 s")
+
+
+def _one_job(url: str, photo: bytes, *, cold: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    answer = requests.post(f"{url}/v1/jobs", files={"file": ("photo.jpg", photo)}, timeout=60)
+    answer.raise_for_status()
+    job_id = answer.json()["id"]
+    seen: dict[str, float] = {}
+    job: dict[str, Any] = {}
+    while time.perf_counter() - started < 600:
+        job = requests.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()
+        now = time.perf_counter() - started
+        if job["displays"]:
+            seen.setdefault("display", now)
+        if job["results"]:
+            seen.setdefault("full", now)
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(POLL_S)
+    if job.get("state") != "done":
+        raise click.ClickException(f"job {job_id} did not finish: {job.get('error')}")
+    worker = job.get("worker") or {}
+    return {
+        "stack": "cold" if cold else "warm",
+        "submit_to_display_s": round(seen["display"], 3),
+        "submit_to_full_s": round(seen["full"], 3),
+        "display_bytes": job["displays"]["color"]["bytes"],
+        "full_bytes": job["results"]["color"]["bytes"],
+        "segment_s": job["timings"]["stages"].get("segment"),
+        "worker_ready_s": round(sum(worker.get("startup", {}).values()), 3) if cold else None,
+        "warm_up_s": worker.get("startup", {}).get("warm_up"),
+        "model": job["model"],
+    }
+
+
+@click.command("latency")
+@click.option("--segmenter", default="grabcut", show_default=True, help="segmenter to run")
+@click.option("--width", type=click.IntRange(64, 12000), default=4032, show_default=True)
+@click.option("--height", type=click.IntRange(64, 12000), default=3024, show_default=True)
+@click.option("--stack/--no-stack", default=True, help="also time a local stack over HTTP")
+@click.pass_obj
+def command(settings: Settings, segmenter: str, width: int, height: int, stack: bool) -> None:
+    """Submit → display rendition and → full result, for a 12 MP photo."""
+    settings = settings.with_overrides(segmenter=segmenter, device="cpu", autoscale=True)
+    photos = [jpeg_bytes(photo_like(width, height, seed=seed)) for seed in (3, 4)]
+    load = os.getloadavg()
+    click.echo(f"{width}x{height} JPEG ({len(photos[0]) / 1e6:.1f} MB), segmenter {segmenter}, "
+               f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f}")  # fmt: skip
+    report: dict[str, Any] = {"segmenter": segmenter, "load": round(load[0], 2), "worker": []}
+    with tempfile.TemporaryDirectory(prefix="cutout-latency-") as tmp:
+        local = settings.with_overrides(data_dir=Path(tmp) / "worker")
+        built = build_segmenter(local)
+        for names in (("color",), ARTISTIC):
+            measured = measure_worker(local, built, photos[0], names)
+            report["worker"].append(measured)
+            click.echo(f"  worker {'+'.join(names)}: display after {measured['to_display_s']} s "
+                       f"(display work {measured['display_work_s']} s wall, "
+                       f"{measured['display_cpu_s']} s CPU), full after "
+                       f"{measured['to_full_s']} s; {measured['display_bytes']} / "
+                       f"{measured['full_bytes']} bytes")  # fmt: skip
+        if stack:
+            report["stack"] = measure_stack(settings, photos, Path(tmp))
+            for run in report["stack"]:
+                click.echo(f"  {run['stack']} stack: display {run['submit_to_display_s']} s, "
+                           f"full {run['submit_to_full_s']} s, {run['display_bytes']} / "
+                           f"{run['full_bytes']} bytes (segment {run['segment_s']} s, "
+                           f"worker ready {run['worker_ready_s']} s)")  # fmt: skip
+    click.echo(json.dumps(report))
