@@ -44,9 +44,15 @@ test("submit and poll: results arrive through onResult, polling honours Retry-Af
       { onProgress: (p) => progress.push(p) });
     assert.ok(["queued", "running", "done"].includes(job.state));
     const seen = [];
-    const done = await cutout.poll(job, { onResult: (name, result) => seen.push([name, result.width]) });
+    const shownFirst = [];
+    const done = await cutout.poll(job, {
+      onResult: (name, result) => {
+        if (!result.full) shownFirst.push(name);  // the display rendition, before the full one
+        else seen.push([name, result.full.width, Boolean(result.display)]);
+      },
+    });
     assert.equal(done.state, "done");
-    assert.deepEqual(seen.sort(), [["blackwhite", 451], ["color", 451]]);
+    assert.deepEqual(seen.sort(), [["blackwhite", 451, true], ["color", 451, true]]);
     assert.equal(done.model.fallback, true);
     assert.equal(done.cache_hit, false);
     assert.equal(typeof done.worker.warm, "boolean");
