@@ -133,12 +133,16 @@ def hold_back_all_but_one_result(page: Page) -> None:
         except Exception:
             route.fallback()
             return
-        if trimmed or len(job.get("results", {})) < 2:
+        names = [*job.get("displays", {}), *job.get("results", {})]
+        if trimmed or len(set(names)) < 2:
             route.fulfill(response=answer)
             return
-        first = next(iter(job["results"]))
-        displays = {k: v for k, v in job.get("displays", {}).items() if k == first}
-        job.update(state="running", results={first: job["results"][first]}, displays=displays)
+        first = names[0]
+        job.update(
+            state="running",
+            results={k: v for k, v in job["results"].items() if k == first},
+            displays={k: v for k, v in job.get("displays", {}).items() if k == first},
+        )
         trimmed.append(first)
         headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
         route.fulfill(response=answer, json=job, headers=headers)
@@ -175,7 +179,8 @@ def test_effects_with_parameters_and_a_background_image_then_download(
     page.set_input_files("#file", str(FIXTURES / "chelsea.png"))
     page.wait_for_function("document.getElementById('chosen').textContent.includes('chelsea')")
     page.check("#effects input[value=blackwhite]")
-    set_value(page, "#p-blackwhite-grain", "0.8")
+    grain = {"phone": "0.8", "desktop": "0.7"}[viewport]  # no cache hit from the other run
+    set_value(page, "#p-blackwhite-grain", grain)
     page.check("#effects input[value=background]")
     page.set_input_files("#p-background-image", str(FIXTURES / "coffee.png"))
     assert page.input_value("#p-background-mode") == "image"
@@ -184,7 +189,7 @@ def test_effects_with_parameters_and_a_background_image_then_download(
     with page.expect_response(lambda r: r.url.endswith("/v1/jobs")) as answer:
         page.click("#submit")
     asked = {e["name"]: e["params"] for e in answer.value.json()["effects"]}
-    assert asked["blackwhite"]["grain"] == 0.8
+    assert asked["blackwhite"]["grain"] == float(grain)
     assert asked["crop"]["aspect"] == "4:5"
     assert asked["background"]["mode"] == "image" and asked["background"]["image"]
     status = wait_done(page)
