@@ -20,6 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cutout.preview_info import Preview
+from cutout.refs import Delivery, SourceRef
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -67,7 +70,9 @@ class _Model(BaseModel):
 
 
 class InputInfo(_Model):
-    """The stored upload, as validated at ingest."""
+    """The stored upload, as validated at ingest. An input given by ``source`` (a
+    backfill's gs:// object) is not read at ingest: its ``sha256``, ``width``, ``height``
+    and ``format`` are empty until the worker reads it, hashes it and records them."""
 
     key: str
     sha256: str
@@ -75,6 +80,7 @@ class InputInfo(_Model):
     height: int
     format: str
     bytes: int
+    source: SourceRef | None = None
 
 
 class EffectRequest(_Model):
@@ -198,14 +204,6 @@ class WorkerInfo(_Model):
     warm: bool | None = None
 
 
-class Preview(_Model):
-    """A small JPEG of the input every browser shows (HEIC: only Safari); worker/preview.py."""
-
-    key: str
-    width: int
-    height: int
-
-
 class ClientInfo(_Model):
     key_id: str = "anonymous"
     batch_id: str | None = None
@@ -230,6 +228,7 @@ class Job(_Model):
     worker: WorkerInfo | None = None
     preview: Preview | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
+    delivery: Delivery | None = None
     request_fingerprint: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

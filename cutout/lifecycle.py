@@ -25,7 +25,16 @@ from dataclasses import dataclass
 
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, IllegalTransition
-from cutout.job import ErrorInfo, Job, JobState, ModelInfo, Preview, WorkerInfo, utcnow
+from cutout.job import (
+    ErrorInfo,
+    InputInfo,
+    Job,
+    JobState,
+    ModelInfo,
+    Preview,
+    WorkerInfo,
+    utcnow,
+)
 from cutout.metrics import submitted_at
 from cutout.ports.status import Mutation, StatusStore
 
@@ -126,12 +135,16 @@ def finish(
     stages: Mapping[str, float],
     startup: Mapping[str, float] | None = None,
     all_failed: bool = False,
+    read: InputInfo | None = None,
 ) -> Job:
     """running → done, with the model that served it and the stage timings (and, for a
     cold start, the model's start-up stages); running → failed with
-    ``all_effects_failed`` when every effect failed (their errors are in the job)."""
+    ``all_effects_failed`` when every effect failed (their errors are in the job).
+    ``read``: an input given by reference as the worker read it (its sha256 and size)."""
 
     def record(job: Job) -> None:
+        if read is not None:
+            job.input = read.model_copy(deep=True)
         job.timings.stages.update(stages)
         job.model = model.model_copy(deep=True)
         if startup and job.worker is not None and job.worker.cold_start:

@@ -35,6 +35,7 @@ from ingest.errors import ApiError, error_body
 from ingest.models import (
     BlobUploadQuery,
     JobListQuery,
+    ReferenceBatchRequest,
     SignedUrlQuery,
     SubmissionRequest,
     UploadQuery,
@@ -43,6 +44,7 @@ from ingest.openapi import openapi_document
 from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
 from ingest.presenting import json_response
+from ingest.references import ReferenceSubmissions
 from ingest.removebg.endpoint import RemoveBgEndpoint
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
@@ -62,6 +64,7 @@ class IngestApp:
         self.settings = settings
         self.service = IngestService(settings, backends)
         self.batches = BatchService(backends)
+        self.references = ReferenceSubmissions(self.service)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.admission = Admission(settings, backends)
         self.removebg = RemoveBgEndpoint(settings, self.service, self.keys, self.admission)
@@ -207,6 +210,21 @@ class IngestApp:
     def on_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
         tenant.check_listing()
         return _json(self.batches.summary(tenant.id, batch_id))
+
+    def on_batch_items(
+        self, request: Request, tenant: Tenant, parsed: ReferenceBatchRequest, batch_id: str
+    ) -> Response:
+        """By-reference items (ingest/references.py): a secret key, every source and the
+        destination within the key's granted prefixes, else 403 before anything is made."""
+        tenant.check_listing()
+        if parsed.dest is not None:
+            tenant.caller.check_destination(parsed.dest)
+        for item in parsed.items:
+            tenant.caller.check_source(item.uri)
+        tenant.caller.check_priority(parsed.priority)
+        self.admission.spend_images(tenant, len(parsed.items))
+        self.admission.shed(parsed.priority)
+        return _json(self.references.submit(tenant.id, batch_id, parsed))
 
     def on_cancel_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
         tenant.check_listing()

@@ -18,6 +18,7 @@ from ingest.errors import ErrorRenderer, error_body
 from ingest.models import (
     BlobUploadQuery,
     JobListQuery,
+    ReferenceBatchRequest,
     RequestModel,
     SignedUrlQuery,
     SubmissionRequest,
@@ -48,6 +49,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/jobs", "list_jobs", "the caller's jobs", JobListQuery, identify=True),
     Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until finished", identify=True),
     Route("GET", "/v1/batches/<batch_id>", "batch", "a batch's counts by state", identify=True),
+    Route(
+        "POST",
+        "/v1/batches/<batch_id>/items",
+        "batch_items",
+        "add gs:// objects to a batch by reference",
+        ReferenceBatchRequest,
+        identify=True,
+    ),
     Route(
         "POST",
         "/v1/batches/<batch_id>/cancel",

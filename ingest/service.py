@@ -73,7 +73,7 @@ class IngestService:
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
         self.uploads = DirectUploads(settings, backends.blobs)
-        self._id_secret = key_pepper(settings)
+        self.id_secret = key_pepper(settings)
 
     # -- submissions ------------------------------------------------------------------
 
@@ -90,9 +90,9 @@ class IngestService:
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
             job_id = contract.idempotent_job_id(
-                self._id_secret, sub.client.key_id, sub.client.idempotency_key
+                self.id_secret, sub.client.key_id, sub.client.idempotency_key
             )
-            replay = self._replay(job_id, fingerprint)
+            replay = self.replay(job_id, fingerprint)
             if replay is not None:
                 return replay
 
@@ -116,12 +116,12 @@ class IngestService:
         try:
             job = self.backends.status.create(job)
         except Conflict:
-            replay = self._replay(job_id, fingerprint)
+            replay = self.replay(job_id, fingerprint)
             if replay is None:
                 raise
             return replay
         if job.state is JobState.QUEUED:
-            self._publish(job)
+            self.publish(job)
             self.try_scale()
         log.info(
             "job %s accepted",
@@ -278,7 +278,7 @@ class IngestService:
             for name, params in requested
         ]
 
-    def _replay(self, job_id: str, fingerprint: str) -> Accepted | None:
+    def replay(self, job_id: str, fingerprint: str) -> Accepted | None:
         try:
             existing = self.backends.status.get(job_id)
         except NotFound:
@@ -304,7 +304,7 @@ class IngestService:
         job.results = found.get(results.FULL, {})
         return True
 
-    def _publish(self, job: Job) -> None:
+    def publish(self, job: Job) -> None:
         """Publish, or fail the job so it is never left ``queued`` with no message."""
         try:
             self.backends.queue.publish(job.id, job.priority)

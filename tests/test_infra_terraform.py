@@ -315,6 +315,8 @@ def test_worker_account_has_exactly_its_roles() -> None:
         ("google_pubsub_topic_iam_member", "roles/pubsub.publisher"),
         ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
         ("google_storage_bucket_iam_member", "roles/storage.objectCreator"),
+        # customers' backfill destinations, as var.backfill_destination_buckets lists them
+        ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
         ("google_project_iam_member", "roles/datastore.user"),
     }
     tf = terraform()

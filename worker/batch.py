@@ -34,14 +34,15 @@ import numpy as np
 from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
-from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
-from cutout.integrity import read_verified
+from cutout.errors import Conflict, CutoutError, NotFound
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
+from worker.deliver import deliver_and_finish
+from worker.fetch import budgeted_pixels, fetch_input
 from worker.pipeline import Pipeline
 from worker.preview import decode_with_preview
 from worker.segmenters.base import Matte
@@ -61,7 +62,7 @@ class _Item:
 
     @property
     def pixels(self) -> int:
-        return self.job.input.width * self.job.input.height
+        return budgeted_pixels(self.job.input)
 
 
 @dataclass
@@ -157,10 +158,7 @@ class BatchRunner:
 
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
-        try:
-            data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
-        except NotFound as exc:
-            raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
+        data, item.job = fetch_input(self.backends, item.job, max_pixels=self.settings.max_pixels)
         item.stages["fetch"] = since(mark)
         return decode_with_preview(self.backends, item.job, data, self.settings, item.stages)
 
@@ -214,9 +212,9 @@ class BatchRunner:
         stages = {**item.stages, **rendered.stages}
         segmenter = self.pipeline.segmenter()
         try:
-            finished = lifecycle.finish(
-                self.backends.status,
-                job.id,
+            finished = deliver_and_finish(
+                self.backends,
+                job,
                 model=segmenter.info,
                 stages=stages,
                 startup=segmenter.startup,

@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 
 def open_gcp_backends(settings: Settings) -> Backends:
-    """Build the five GCP adapters from the settings.
-
+    """Build the five GCP adapters from the settings, and the customers' gs:// objects.
     On emulators (the ``*_EMULATOR_HOST`` variables) the topics, subscriptions and buckets
     are created if missing; in production Terraform owns them and nothing is created.
     Workers start as Cloud Run job executions, or as local processes with
@@ -35,6 +34,7 @@ def open_gcp_backends(settings: Settings) -> Backends:
         from cutout.gcp.gcs import GcsBlobStore
         from cutout.gcp.keys import FirestoreKeyStore
         from cutout.gcp.launcher import FirestoreLauncher, Starter
+        from cutout.gcp.objects import GcsObjectStore
         from cutout.gcp.pubsub import PubSubJobQueue
         from cutout.gcp.topology import Names, Policy, ensure_topology
     except ImportError as exc:
@@ -75,7 +75,7 @@ def open_gcp_backends(settings: Settings) -> Backends:
     if emulators.storage:
         blobs.create_buckets()
     keys = FirestoreKeyStore(clients.firestore, collection=settings.keys_collection)
-    return Backends(blobs=blobs, queue=queue, status=status, launcher=launcher, keys=keys)
+    return Backends(blobs, queue, status, launcher, keys, objects=GcsObjectStore(clients.storage))
 
 
 def _check(settings: Settings) -> None:
