@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cutout.preview_info import Preview
 from cutout.refs import Delivery, SourceRef
 
 
@@ -194,9 +195,13 @@ class ModelInfo(_Model):
 
 
 class WorkerInfo(_Model):
+    """``warm``: the worker was running when the job was submitted (no start waited for)."""
+
     id: str
     cold_start: bool = False
     startup: dict[str, float] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    warm: bool | None = None
 
 
 class ClientInfo(_Model):
@@ -221,6 +226,7 @@ class Job(_Model):
     timings: Timings = Field(default_factory=Timings)
     model: ModelInfo | None = None
     worker: WorkerInfo | None = None
+    preview: Preview | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
     delivery: Delivery | None = None
     request_fingerprint: str = ""

@@ -43,6 +43,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "page", "the web page"),
     Route("GET", "/healthz", "health", "liveness"),
     Route("GET", "/v1/effects", "effects", "the effect catalogue and the output formats"),
+    Route("GET", "/v1/openapi.json", "openapi", "this API's OpenAPI 3.1 description"),
+    Route("GET", "/v1/cutout.js", "client", "the JavaScript client (ES module, API v1)"),
     Route("POST", "/v1/jobs", "submit", "submit a photo", SubmissionRequest, identify=True),
     Route("GET", "/v1/jobs", "list_jobs", "the caller's jobs", JobListQuery, identify=True),
     Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until finished", identify=True),

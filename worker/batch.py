@@ -42,10 +42,10 @@ from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
-from worker.decode import decode_image
 from worker.deliver import deliver_and_finish
 from worker.fetch import budgeted_pixels, fetch_input
 from worker.pipeline import Pipeline
+from worker.preview import decode_with_preview
 from worker.segmenters.base import Matte
 from worker.timing import since
 
@@ -161,10 +161,7 @@ class BatchRunner:
         mark = time.perf_counter()
         data, item.job = fetch_input(self.backends, item.job, max_pixels=self.settings.max_pixels)
         item.stages["fetch"] = since(mark)
-        mark = time.perf_counter()
-        rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = since(mark)
-        return rgb
+        return decode_with_preview(self.backends, item.job, data, self.settings, item.stages)
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper

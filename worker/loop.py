@@ -213,9 +213,9 @@ class Worker:
 
     def _worker_info(self, *, first: bool) -> WorkerInfo:
         if not first:
-            return WorkerInfo(id=self.id)
+            return WorkerInfo(id=self.id, started_at=self.started_at)
         startup = {"process_to_first_batch_s": round(time.perf_counter() - self.process_started, 3)}
-        return WorkerInfo(id=self.id, cold_start=True, startup=startup)
+        return WorkerInfo(id=self.id, cold_start=True, startup=startup, started_at=self.started_at)
 
     def _beat(self) -> WorkerBeat:
         return WorkerBeat(
