@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# cutout.js's dev tools (typescript for the type check, axe-core for the page's check).
+NPM_STAMP := clients/node_modules/.installed
 
 .PHONY: up test test-fast test-gcp check-infra lint bench-ingest system-deps infra-tools clean
 
 up: $(STAMP)
 	$(BIN)/cutout up
 
-test: $(STAMP) system-deps infra-tools
+test: $(STAMP) system-deps infra-tools $(NPM_STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -37,6 +39,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+$(NPM_STAMP): clients/package.json clients/package-lock.json
+	cd clients && npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
+
 system-deps:
 	scripts/install-system-deps.sh
 
@@ -45,4 +51,4 @@ infra-tools:
 	bash infra/tools/install.sh
 
 clean:
-	rm -rf $(VENV) .venv-checkov .cutout .pytest_cache
+	rm -rf $(VENV) .venv-checkov clients/node_modules .cutout .pytest_cache

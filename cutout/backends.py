@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cutout.ports import BlobStore, JobQueue, KeyStore, Launcher, StatusStore
 from cutout.ports.blob_routes import BlobRoutes
+from cutout.ports.objects import ObjectStore
 from cutout.settings import Backend, Settings
 
 
@@ -18,6 +19,8 @@ class Backends:
     keys: KeyStore
     #: Serves ``blobs``' signed URLs where no storage service does (the local family).
     blob_routes: BlobRoutes | None = None
+    #: Customers' gs:// objects, for inputs given by reference (the GCP family only).
+    objects: ObjectStore | None = None
 
 
 def open_backends(settings: Settings) -> Backends:

@@ -63,6 +63,9 @@ class ErrorCode(StrEnum):
     BLOB_NOT_FOUND = "blob_not_found"
     INVALID_ID = "invalid_id"
     INVALID_KEY = "invalid_key"
+    INVALID_URI = "invalid_uri"  # not a gs://bucket/name URI, or one with '..' (cutout/refs.py)
+    TOO_MANY_ITEMS = "too_many_items"
+    BY_REFERENCE_UNSUPPORTED = "by_reference_unsupported"  # these backends read no gs:// object
     INVALID_TTL = "invalid_ttl"
 
     # -- effects (mirrored from effects.errors) -------------------------------------------
@@ -83,6 +86,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN_CALLER = "forbidden_caller"
     PRIORITY_NOT_ALLOWED = "priority_not_allowed"
     LISTING_NEEDS_SECRET_KEY = "listing_needs_secret_key"
+    SOURCE_NOT_ALLOWED = "source_not_allowed"  # 403: a gs:// source outside the key's prefixes
+    DESTINATION_NOT_ALLOWED = "destination_not_allowed"  # 403: likewise for a destination
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     BAD_SIGNATURE = "bad_signature"

@@ -20,6 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cutout.preview_info import Preview
+from cutout.refs import Delivery, SourceRef
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -67,7 +70,9 @@ class _Model(BaseModel):
 
 
 class InputInfo(_Model):
-    """The stored upload, as validated at ingest."""
+    """The stored upload, as validated at ingest. An input given by ``source`` (a
+    backfill's gs:// object) is not read at ingest: its ``sha256``, ``width``, ``height``
+    and ``format`` are empty until the worker reads it, hashes it and records them."""
 
     key: str
     sha256: str
@@ -75,6 +80,7 @@ class InputInfo(_Model):
     height: int
     format: str
     bytes: int
+    source: SourceRef | None = None
 
 
 class EffectRequest(_Model):
@@ -189,9 +195,13 @@ class ModelInfo(_Model):
 
 
 class WorkerInfo(_Model):
+    """``warm``: the worker was running when the job was submitted (no start waited for)."""
+
     id: str
     cold_start: bool = False
     startup: dict[str, float] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    warm: bool | None = None
 
 
 class ClientInfo(_Model):
@@ -216,7 +226,9 @@ class Job(_Model):
     timings: Timings = Field(default_factory=Timings)
     model: ModelInfo | None = None
     worker: WorkerInfo | None = None
+    preview: Preview | None = None
     client: ClientInfo = Field(default_factory=ClientInfo)
+    delivery: Delivery | None = None
     request_fingerprint: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

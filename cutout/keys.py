@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from cutout import refs
 from cutout.codes import ErrorCode
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.job import Priority, utcnow
@@ -78,6 +79,10 @@ class KeyRecord(BaseModel):
     tier: Priority = Priority.STANDARD
     quotas: Quotas = Quotas()
     allowed_origins: tuple[str, ...] = ()
+    #: gs:// prefixes a secret key's backfills may read and write (cutout/refs.py): the
+    #: service does so as itself, so a key reaches only what it was granted (empty: none).
+    allowed_sources: tuple[str, ...] = ()
+    allowed_destinations: tuple[str, ...] = ()
     label: str = Field("", max_length=200)
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     created_at: datetime = Field(default_factory=utcnow)
@@ -88,6 +93,14 @@ class KeyRecord(BaseModel):
     def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(check_origin(o) for o in origins)
 
+    @field_validator("allowed_sources", "allowed_destinations")
+    @classmethod
+    def _prefixes(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(refs.check_prefix(p) for p in prefixes)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from exc
+
     @model_validator(mode="after")
     def _kind_rules(self) -> KeyRecord:
         if self.kind is KeyKind.PUBLISHABLE:
@@ -97,6 +110,8 @@ class KeyRecord(BaseModel):
                 raise ValueError("only secret keys may use the high tier")
         elif self.allowed_origins:
             raise ValueError("a secret key takes no origins: it must never be in a web page")
+        if self.kind is not KeyKind.SECRET and (self.allowed_sources or self.allowed_destinations):
+            raise ValueError("only secret keys may be granted gs:// sources and destinations")
         return self
 
     @property
@@ -138,6 +153,8 @@ def issue_key(
     quotas: Quotas | None = None,
     allowed_origins: tuple[str, ...] = (),
     label: str = "",
+    allowed_sources: tuple[str, ...] = (),
+    allowed_destinations: tuple[str, ...] = (),
 ) -> IssuedKey:
     """Mint a token and its record (not yet stored). Bad fields raise InvalidInput."""
     key_id = secrets.token_hex(6)
@@ -149,6 +166,8 @@ def issue_key(
             tier=tier,
             quotas=quotas or Quotas(),
             allowed_origins=allowed_origins,
+            allowed_sources=allowed_sources,
+            allowed_destinations=allowed_destinations,
             label=label,
             digest=token_digest(pepper, token),
         )

@@ -25,7 +25,17 @@ from dataclasses import dataclass
 
 from cutout.codes import ErrorCode
 from cutout.errors import Conflict, IllegalTransition
-from cutout.job import ErrorInfo, Job, JobState, ModelInfo, WorkerInfo, utcnow
+from cutout.job import (
+    ErrorInfo,
+    InputInfo,
+    Job,
+    JobState,
+    ModelInfo,
+    Preview,
+    WorkerInfo,
+    utcnow,
+)
+from cutout.metrics import submitted_at
 from cutout.ports.status import Mutation, StatusStore
 
 _Q, _R, _D, _F = JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED
@@ -56,7 +66,8 @@ HAND_BACK = Transition("hand_back", frozenset({_R}), _Q)
 DEAD_LETTER = Transition("dead_letter", frozenset({_Q, _R}), _F)
 ENQUEUE_FAILED = Transition("enqueue_failed", frozenset({_Q}), _F)
 CANCEL = Transition("cancel", frozenset({_Q, _R}), _F)
-TRANSITIONS = (CLAIM, FINISH, FAIL, HAND_BACK, DEAD_LETTER, ENQUEUE_FAILED, CANCEL)
+PREVIEW = Transition("preview", frozenset({_R}), _R)
+TRANSITIONS = (CLAIM, FINISH, FAIL, HAND_BACK, DEAD_LETTER, ENQUEUE_FAILED, CANCEL, PREVIEW)
 
 
 def check_legal(current: JobState, new: JobState) -> None:
@@ -95,9 +106,25 @@ def claim(status: StatusStore, job_id: str, worker: WorkerInfo) -> Job:
     def start(job: Job) -> None:
         job.attempts += 1
         job.timings.started_at = utcnow()
-        job.worker = worker.model_copy(deep=True)
+        job.worker = _as_recorded(worker, job)
 
     return move(status, job_id, CLAIM, start)
+
+
+def attach_preview(status: StatusStore, job_id: str, preview: Preview) -> Job:
+    """running → running: the displayable copy of the input (worker/preview.py)."""
+
+    def attach(job: Job) -> None:
+        job.preview = preview
+
+    return move(status, job_id, PREVIEW, attach)
+
+
+def _as_recorded(worker: WorkerInfo, job: Job) -> WorkerInfo:
+    """``worker`` as ``job`` records it: ``warm`` when it was running before the job was
+    submitted (what warming on intent buys: no start to wait for)."""
+    warm = None if worker.started_at is None else worker.started_at <= submitted_at(job)
+    return worker.model_copy(deep=True, update={"warm": warm})
 
 
 def finish(
@@ -108,12 +135,16 @@ def finish(
     stages: Mapping[str, float],
     startup: Mapping[str, float] | None = None,
     all_failed: bool = False,
+    read: InputInfo | None = None,
 ) -> Job:
     """running → done, with the model that served it and the stage timings (and, for a
     cold start, the model's start-up stages); running → failed with
-    ``all_effects_failed`` when every effect failed (their errors are in the job)."""
+    ``all_effects_failed`` when every effect failed (their errors are in the job).
+    ``read``: an input given by reference as the worker read it (its sha256 and size)."""
 
     def record(job: Job) -> None:
+        if read is not None:
+            job.input = read.model_copy(deep=True)
         job.timings.stages.update(stages)
         job.model = model.model_copy(deep=True)
         if startup and job.worker is not None and job.worker.cold_start:

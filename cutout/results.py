@@ -16,11 +16,9 @@ first) and the *full* one (the job's format at full resolution). The display ren
 name and size go into its cache key; the full one's key is the key results had before
 renditions existed. The runtime that computed the alpha is part of the model identity.
 
-Room for what comes next, not built yet:
-
-- **Inputs by reference** (an existing object rather than bytes hashed at ingest):
-  :func:`input_identity` is the one place that says what identifies an input; for a
-  reference it would be the object's path and generation until its bytes are hashed.
+Inputs by reference (a backfill's gs:// objects, ``job.input.source``) have no sha256 at
+ingest, so ingest plans nothing for them (no cache lookup); the worker hashes the object
+it read (worker/fetch.py) before it plans, so their keys are content addresses too.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ class PlannedResult:
 
 def input_identity(job: Job) -> str:
     """What identifies the job's input in cache keys: the sha256 of its bytes, hashed at
-    ingest (inputs given by reference will plug in here; see the module docstring)."""
+    ingest, or for an input given by reference by the worker that read it."""
     return job.input.sha256
 
 

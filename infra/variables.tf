@@ -267,3 +267,32 @@ variable "ingest_memory" {
   type        = string
   default     = "2Gi"
 }
+
+variable "backfill_source_buckets" {
+  description = "Customer buckets backfills read by reference: the worker (and the backfill job, to list them) get roles/storage.objectViewer on each. Which prefixes a key may name is set per key (cutout keys create --source)."
+  type        = list(string)
+  default     = []
+}
+
+variable "backfill_destination_buckets" {
+  description = "Customer buckets backfills write results into: the worker (and the backfill job, for its report) get roles/storage.objectUser on each. Per key: cutout keys create --dest."
+  type        = list(string)
+  default     = []
+}
+
+variable "backfill_tasks" {
+  description = "Parallel tasks of the backfill job; each lists and submits one shard of the source prefix."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.backfill_tasks >= 1 && var.backfill_tasks <= 100
+    error_message = "backfill_tasks must be between 1 and 100."
+  }
+}
+
+variable "backfill_task_timeout_s" {
+  description = "How long one backfill task may run (it resumes on a retry)."
+  type        = number
+  default     = 86400
+}

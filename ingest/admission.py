@@ -38,6 +38,13 @@ class Admission:
         decision.raise_if_limited()
         return rate_limit_headers(decision)
 
+    def spend_images(self, tenant: Tenant, images: int) -> None:
+        """Spend ``images`` of a request :meth:`meter` already counted, once the endpoint
+        knows how many it carries (by-reference items, remove.bg), so a 400 spends none;
+        :class:`~cutout.errors.RateLimited` when the day's images would run out."""
+        quota_caller = tenant.quota_caller(self.defaults)
+        self.limiter.spend_images(quota_caller, images).raise_if_limited()
+
     def shed(self, priority: Priority) -> None:
         """Refuse a new ``priority`` job past its tier's backlog bound (503 overloaded)."""
         self.shedding.decide(self.backlog.counts(), priority).raise_if_shed()

@@ -8,9 +8,11 @@ route's renderer writes, ``{"error": {"code": ..., "message": ...}}`` by default
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -33,13 +35,16 @@ from ingest.errors import ApiError, error_body
 from ingest.models import (
     BlobUploadQuery,
     JobListQuery,
+    ReferenceBatchRequest,
     SignedUrlQuery,
     SubmissionRequest,
     UploadQuery,
 )
+from ingest.openapi import openapi_document
 from ingest.page import ensure_page_key, page_bytes
 from ingest.parsing import BodyLimits, parse_request, read_upload_body
 from ingest.presenting import json_response
+from ingest.references import ReferenceSubmissions
 from ingest.removebg.endpoint import RemoveBgEndpoint
 from ingest.routes import ROUTES, Route, route_map
 from ingest.service import IngestService
@@ -48,15 +53,18 @@ from ingest.tenancy import Tenant, client_address
 log = logging.getLogger(__name__)
 
 POLL_AFTER_S = 1
+API_VERSION = "1"
 
 
 class IngestApp:
     def __init__(
         self, settings: Settings, backends: Backends, routes: Iterable[Route] = ROUTES
     ) -> None:
+        routes = tuple(routes)
         self.settings = settings
         self.service = IngestService(settings, backends)
         self.batches = BatchService(backends)
+        self.references = ReferenceSubmissions(self.service)
         self.keys = KeyRing.for_settings(settings, backends.keys)
         self.admission = Admission(settings, backends)
         self.removebg = RemoveBgEndpoint(settings, self.service, self.keys, self.admission)
@@ -71,6 +79,11 @@ class IngestApp:
             own_origin = origin_of(settings.public_url)
             ensure_page_key(backends.keys, key_pepper(settings), settings.page_key, own_origin)
         self._page = page_bytes(settings.page_key)
+        static = resources.files("ingest").joinpath("static")
+        self._client = static.joinpath("cutout.js").read_bytes()
+        self._openapi = json.dumps(
+            openapi_document(routes, version=API_VERSION, server=settings.public_url)
+        )
 
     def dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -140,6 +153,18 @@ class IngestApp:
     def on_health(self, request: Request) -> Response:
         return _json({"ok": True, "backend": self.settings.backend.value})
 
+    def on_openapi(self, request: Request) -> Response:
+        return Response(self._openapi, content_type="application/json")
+
+    def on_client(self, request: Request) -> Response:
+        """cutout.js (clients/cutout.js); the path carries the API version, so a shop's
+        pages keep a client that speaks the API they were written for."""
+        return Response(
+            self._client,
+            content_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
     def on_effects(self, request: Request) -> Response:
         return _json(
             {"effects": effects.catalogue(), "formats": [f.value for f in OutputFormat]},
@@ -185,6 +210,21 @@ class IngestApp:
     def on_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
         tenant.check_listing()
         return _json(self.batches.summary(tenant.id, batch_id))
+
+    def on_batch_items(
+        self, request: Request, tenant: Tenant, parsed: ReferenceBatchRequest, batch_id: str
+    ) -> Response:
+        """By-reference items (ingest/references.py): a secret key, every source and the
+        destination within the key's granted prefixes, else 403 before anything is made."""
+        tenant.check_listing()
+        if parsed.dest is not None:
+            tenant.caller.check_destination(parsed.dest)
+        for item in parsed.items:
+            tenant.caller.check_source(item.uri)
+        tenant.caller.check_priority(parsed.priority)
+        self.admission.spend_images(tenant, len(parsed.items))
+        self.admission.shed(parsed.priority)
+        return _json(self.references.submit(tenant.id, batch_id, parsed))
 
     def on_cancel_batch(self, request: Request, tenant: Tenant, batch_id: str) -> Response:
         tenant.check_listing()

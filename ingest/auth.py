@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import Headers
 
+from cutout import refs
 from cutout.codes import ErrorCode
-from cutout.errors import CutoutError, NotFound
+from cutout.errors import CutoutError, InvalidInput, NotFound
 from cutout.job import Priority
 from cutout.keys import KeyKind, KeyRecord, Quotas, key_id_of, key_pepper, token_matches
 from cutout.ports import KeyStore
@@ -53,6 +54,8 @@ class Caller:
     kind: KeyKind | None = None
     quotas: Quotas = field(default_factory=Quotas)
     origins: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # gs:// prefixes its backfills may read (secret keys)
+    destinations: tuple[str, ...] = ()  # and write
 
     @property
     def anonymous(self) -> bool:
@@ -60,7 +63,15 @@ class Caller:
 
     @classmethod
     def of(cls, record: KeyRecord) -> Caller:
-        return cls(record.id, record.tier, record.kind, record.quotas, record.allowed_origins)
+        return cls(
+            record.id,
+            record.tier,
+            record.kind,
+            record.quotas,
+            record.allowed_origins,
+            record.allowed_sources,
+            record.allowed_destinations,
+        )
 
     def check_priority(self, priority: Priority) -> None:
         if priority.rank < self.tier.rank:
@@ -69,6 +80,36 @@ class Caller:
                 f"may use {self.tier.value!r} or lower",
                 code=ErrorCode.PRIORITY_NOT_ALLOWED,
             )
+
+    def check_source(self, uri: str) -> None:
+        """A gs:// object this key's backfill may have the service read (cutout/refs.py:
+        prefixes are folders, ``..`` is refused); else 403 ``source_not_allowed``."""
+        if not _granted(uri, self.sources):
+            raise Forbidden(
+                f"{uri} is outside this key's allowed sources ({_listed(self.sources)})",
+                code=ErrorCode.SOURCE_NOT_ALLOWED,
+            )
+
+    def check_destination(self, prefix: str) -> None:
+        """Likewise for where the service writes results: 403 ``destination_not_allowed``."""
+        if not _granted(prefix if prefix.endswith("/") else prefix + "/", self.destinations):
+            raise Forbidden(
+                f"{prefix} is outside this key's allowed destinations "
+                f"({_listed(self.destinations)})",
+                code=ErrorCode.DESTINATION_NOT_ALLOWED,
+            )
+
+
+def _granted(uri: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``uri`` is under a granted prefix; a malformed one (``..``) never is."""
+    try:
+        return refs.within(uri, prefixes)
+    except InvalidInput:
+        return False
+
+
+def _listed(prefixes: tuple[str, ...]) -> str:
+    return ", ".join(prefixes) or "none granted: cutout keys create --source/--dest"
 
 
 class KeyRing:

@@ -225,3 +225,61 @@ class SubmissionRequest(RequestModel):
             upload_id=self.upload_id,
             background=self.background,
         )
+
+
+#: ``POST /v1/batches/<id>/items`` takes at most this many items per request.
+MAX_REFERENCE_ITEMS = 100
+
+
+class ReferenceItem(BaseModel):
+    """One photo given by reference: a gs:// object at one generation (from a listing;
+    nothing is read at submission) and the relative path its outputs mirror under DEST.
+    ``retry`` counts ``--retry-failed`` reruns (each a new job)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uri: str = Field(max_length=1024)
+    generation: int = Field(ge=1)
+    relative_path: str = Field(min_length=1, max_length=512)
+    size: int = Field(default=0, ge=0)
+    retry: int = Field(default=0, ge=0, le=1000)
+
+
+class ReferenceBatchRequest(SubmissionRequest):
+    """``POST /v1/batches/<id>/items`` (JSON): by-reference items of a backfill, the
+    gs:// ``dest`` the service writes their results to (if any), and the effects and output as
+    for ``POST /v1/jobs`` (priority ``batch`` unless asked). No photo travels here."""
+
+    field_codes: ClassVar[Mapping[str, ErrorCode]] = {
+        **SubmissionRequest.field_codes,
+        "items": ErrorCode.INVALID_INPUT,
+        "dest": ErrorCode.INVALID_URI,
+    }
+
+    dest: str | None = Field(default=None, max_length=1024)  # none: the caller downloads
+    items: list[ReferenceItem] = Field(min_length=1)
+    priority: Priority = Priority.BATCH
+    #: A backfill's results are the full rendition only: nobody watches a preview.
+    renditions: list[Rendition] = Field(default_factory=lambda: [Rendition.FULL])
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _bounded(cls, raw: Any) -> Any:
+        if isinstance(raw, list) and len(raw) > MAX_REFERENCE_ITEMS:
+            raise problem(
+                ErrorCode.TOO_MANY_ITEMS,
+                f"{len(raw)} items in one request; send at most {MAX_REFERENCE_ITEMS}",
+            )
+        return raw
+
+    @model_validator(mode="after")
+    def _no_bytes(self) -> Self:
+        if self.file is not None or self.upload_id is not None or self.background is not None:
+            raise problem(
+                ErrorCode.AMBIGUOUS_INPUT, "by-reference items carry no file or upload_id"
+            )
+        if Rendition.DISPLAY in self.renditions:
+            raise problem(
+                ErrorCode.INVALID_OUTPUT, "by-reference items get the full rendition only"
+            )
+        return self

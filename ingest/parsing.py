@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request
 
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from ingest.models import BlobUploadQuery, RequestModel, SubmissionRequest
+from ingest.models import BlobUploadQuery, ReferenceBatchRequest, RequestModel, SubmissionRequest
 
 M = TypeVar("M", bound=RequestModel)
 
@@ -25,6 +25,8 @@ M = TypeVar("M", bound=RequestModel)
 MULTIPART_SLACK = 64 * 1024
 FILE_FIELDS = ("file", "background")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+#: A by-reference batch request carries URIs, never photos: 100 items fit well within.
+MAX_REFERENCE_BODY = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,20 @@ def _form_fields(
     return _present(fields)
 
 
+def _reference_fields(request: Request, limits: BodyLimits) -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise UnsupportedMedia("send the items as JSON", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    if (request.content_length or 0) > MAX_REFERENCE_BODY:
+        raise PayloadTooLarge(
+            f"the body is over {MAX_REFERENCE_BODY} bytes; send fewer items per request",
+            code=ErrorCode.TOO_LARGE,
+        )
+    request.max_content_length = MAX_REFERENCE_BODY
+    return _json_fields(request, FILE_FIELDS)
+
+
 _READERS: dict[type[RequestModel], Callable[[Request, BodyLimits], dict[str, Any]]] = {
     SubmissionRequest: _submission_fields,
+    ReferenceBatchRequest: _reference_fields,
     BlobUploadQuery: _blob_upload_fields,
 }

@@ -4,7 +4,12 @@ and the JSON answer every route writes.
 Each effect's result comes in up to two renditions: ``displays`` (small lossy WebP for
 showing at once; present first) and ``results`` (the full-resolution one in the job's
 format, the one to download). ``display`` says what the display rendition is (or
-``null`` for a full-only job)."""
+``null`` for a full-only job).
+
+``preview`` is a displayable JPEG of the input (for HEIC photos: browsers other than
+Safari cannot show them) once the worker has decoded the photo; ``cache_hit`` says the
+job was answered from stored results without any worker, so a page says that instead of
+"done in 0.0 s"; ``worker.warm`` says the worker was running before the job arrived."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from cutout.job import EffectResult, Job
+from cutout.metrics import is_cache_hit
 
 
 def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
@@ -35,6 +41,12 @@ def job_view(job: Job, url: Callable[[str], str]) -> dict[str, Any]:
         "displays": {name: _result(r, url) for name, r in job.displays.items()},
         "results": {name: _result(r, url) for name, r in job.results.items()},
         "effect_errors": {name: e.model_dump(mode="json") for name, e in job.effect_errors.items()},
+        "preview": (
+            {"url": url(job.preview.key), "width": job.preview.width, "height": job.preview.height}
+            if job.preview
+            else None
+        ),
+        "cache_hit": is_cache_hit(job),
         "error": job.error.model_dump(mode="json") if job.error else None,
         "attempts": job.attempts,
         "timings": job.timings.model_dump(mode="json"),

@@ -18,6 +18,7 @@ from ingest.errors import ErrorRenderer, error_body
 from ingest.models import (
     BlobUploadQuery,
     JobListQuery,
+    ReferenceBatchRequest,
     RequestModel,
     SignedUrlQuery,
     SubmissionRequest,
@@ -42,10 +43,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "page", "the web page"),
     Route("GET", "/healthz", "health", "liveness"),
     Route("GET", "/v1/effects", "effects", "the effect catalogue and the output formats"),
+    Route("GET", "/v1/openapi.json", "openapi", "this API's OpenAPI 3.1 description"),
+    Route("GET", "/v1/cutout.js", "client", "the JavaScript client (ES module, API v1)"),
     Route("POST", "/v1/jobs", "submit", "submit a photo", SubmissionRequest, identify=True),
     Route("GET", "/v1/jobs", "list_jobs", "the caller's jobs", JobListQuery, identify=True),
     Route("GET", "/v1/jobs/<job_id>", "job", "one job, polled until finished", identify=True),
     Route("GET", "/v1/batches/<batch_id>", "batch", "a batch's counts by state", identify=True),
+    Route(
+        "POST",
+        "/v1/batches/<batch_id>/items",
+        "batch_items",
+        "add gs:// objects to a batch by reference",
+        ReferenceBatchRequest,
+        identify=True,
+    ),
     Route(
         "POST",
         "/v1/batches/<batch_id>/cancel",

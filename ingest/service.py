@@ -32,6 +32,7 @@ from cutout.job import (
     Priority,
 )
 from cutout.keys import key_pepper
+from cutout.log_fields import accepted_fields
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
 from cutout.ports.status import JobFilter, Page
@@ -73,7 +74,7 @@ class IngestService:
         self.backends = backends
         self.scaler = Scaler(backends, ScalePolicy.from_settings(settings))
         self.uploads = DirectUploads(settings, backends.blobs)
-        self._id_secret = key_pepper(settings)
+        self.id_secret = key_pepper(settings)
 
     # -- submissions ------------------------------------------------------------------
 
@@ -90,9 +91,9 @@ class IngestService:
         job_id = contract.new_job_id()
         if sub.client.idempotency_key is not None:
             job_id = contract.idempotent_job_id(
-                self._id_secret, sub.client.key_id, sub.client.idempotency_key
+                self.id_secret, sub.client.key_id, sub.client.idempotency_key
             )
-            replay = self._replay(job_id, fingerprint)
+            replay = self.replay(job_id, fingerprint)
             if replay is not None:
                 return replay
 
@@ -116,17 +117,17 @@ class IngestService:
         try:
             job = self.backends.status.create(job)
         except Conflict:
-            replay = self._replay(job_id, fingerprint)
+            replay = self.replay(job_id, fingerprint)
             if replay is None:
                 raise
             return replay
         if job.state is JobState.QUEUED:
-            self._publish(job)
+            self.publish(job)
             self.try_scale()
         log.info(
             "job %s accepted",
             job.id,
-            extra={"fields": {"job_id": job.id, "cached": job.state is JobState.DONE}},
+            extra={"fields": accepted_fields(job, cached=job.state is JobState.DONE)},
         )
         return Accepted(job=job, cached=job.state is JobState.DONE, replayed=False)
 
@@ -278,7 +279,7 @@ class IngestService:
             for name, params in requested
         ]
 
-    def _replay(self, job_id: str, fingerprint: str) -> Accepted | None:
+    def replay(self, job_id: str, fingerprint: str) -> Accepted | None:
         try:
             existing = self.backends.status.get(job_id)
         except NotFound:
@@ -304,7 +305,7 @@ class IngestService:
         job.results = found.get(results.FULL, {})
         return True
 
-    def _publish(self, job: Job) -> None:
+    def publish(self, job: Job) -> None:
         """Publish, or fail the job so it is never left ``queued`` with no message."""
         try:
             self.backends.queue.publish(job.id, job.priority)

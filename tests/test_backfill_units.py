@@ -103,14 +103,29 @@ def test_the_memo_forgets_the_oldest_past_its_bound() -> None:
     assert seen == ["1", "2", "3", "1"]  # 4-byte alphas, 8 bytes kept: "1" was dropped
 
 
-def test_gs_sources_and_destinations_are_refused_plainly(tmp_path: Path) -> None:
+def test_a_gs_dest_needs_a_gs_source(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from cutout.cli.main import cli
 
     runner = CliRunner()
     args = ["--data-dir", str(tmp_path / "data"), "backfill"]
-    to_gs = runner.invoke(cli, [*args, str(tmp_path), "gs://bucket/out"])
-    assert to_gs.exit_code == 1 and "not supported yet" in to_gs.output
-    from_gs = runner.invoke(cli, [*args, "gs://bucket/in", str(tmp_path / "out"), "--dry-run"])
-    assert from_gs.exit_code == 1 and "by reference" in from_gs.output
+    to_gs = runner.invoke(cli, [*args, str(tmp_path), "gs://bucket/out", "--dry-run"])
+    assert to_gs.exit_code == 1 and "give a gs:// SRC too" in to_gs.output
+
+
+def test_shards_are_disjoint_and_cover_the_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cutout.backfill.by_reference import Shard
+    from cutout.errors import InvalidInput
+
+    rels = [f"a/{n}.jpg" for n in range(500)]
+    shards = [Shard.parse(f"{i}/4") for i in range(4)]
+    held = [[rel for rel in rels if shard.holds(rel)] for shard in shards]
+    assert sorted(rel for part in held for rel in part) == sorted(rels)
+    assert all(len(part) > 60 for part in held)  # spread, not all in one task
+    monkeypatch.setenv("CLOUD_RUN_TASK_INDEX", "2")
+    monkeypatch.setenv("CLOUD_RUN_TASK_COUNT", "4")
+    assert Shard.parse(None) == shards[2] and shards[2].suffix == ".shard-2-of-4"
+    for bad in ("4/4", "x/2", "1"):
+        with pytest.raises(InvalidInput):
+            Shard.parse(bad)

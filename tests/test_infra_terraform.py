@@ -177,7 +177,7 @@ def test_firestore_ttl_and_status_store_indexes() -> None:
     assert db["name"] == "(default)" and db["type"] == "FIRESTORE_NATIVE"
     ttl = tf.resource("google_firestore_field", "ttl")
     assert ttl["field"] == "expire_at" and "ttl_config" in ttl
-    assert ttl["for_each"] == '${toset(["jobs", "workers"])}'
+    assert ttl["for_each"] == '${toset(["jobs", "workers", "workers_lives"])}'
     index = tf.resource("google_firestore_index", "jobs")
     assert index["collection"] == "jobs"
     first, second = index["fields"]
@@ -315,6 +315,8 @@ def test_worker_account_has_exactly_its_roles() -> None:
         ("google_pubsub_topic_iam_member", "roles/pubsub.publisher"),
         ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
         ("google_storage_bucket_iam_member", "roles/storage.objectCreator"),
+        # customers' backfill destinations, as var.backfill_destination_buckets lists them
+        ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
         ("google_project_iam_member", "roles/datastore.user"),
     }
     tf = terraform()

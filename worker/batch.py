@@ -34,16 +34,18 @@ import numpy as np
 from cutout import lifecycle, results
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
-from cutout.errors import Conflict, CutoutError, InvalidInput, NotFound
-from cutout.integrity import read_verified
+from cutout.errors import Conflict, CutoutError, NotFound
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
+from cutout.log_fields import log_finished
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
-from worker.decode import decode_image
+from worker.deliver import deliver_and_finish
+from worker.fetch import budgeted_pixels, fetch_input
 from worker.pipeline import Pipeline
+from worker.preview import decode_with_preview
 from worker.segmenters.base import Matte
 from worker.timing import since
 
@@ -61,7 +63,7 @@ class _Item:
 
     @property
     def pixels(self) -> int:
-        return self.job.input.width * self.job.input.height
+        return budgeted_pixels(self.job.input)
 
 
 @dataclass
@@ -157,15 +159,9 @@ class BatchRunner:
 
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
-        try:
-            data = read_verified(self.backends.blobs, item.job.input.key, item.job.input.sha256)
-        except NotFound as exc:
-            raise InvalidInput(exc.message, code=ErrorCode.INPUT_MISSING) from exc
+        data, item.job = fetch_input(self.backends, item.job, max_pixels=self.settings.max_pixels)
         item.stages["fetch"] = since(mark)
-        mark = time.perf_counter()
-        rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = since(mark)
-        return rgb
+        return decode_with_preview(self.backends, item.job, data, self.settings, item.stages)
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper
@@ -217,9 +213,9 @@ class BatchRunner:
         stages = {**item.stages, **rendered.stages}
         segmenter = self.pipeline.segmenter()
         try:
-            finished = lifecycle.finish(
-                self.backends.status,
-                job.id,
+            finished = deliver_and_finish(
+                self.backends,
+                job,
                 model=segmenter.info,
                 stages=stages,
                 startup=segmenter.startup,
@@ -231,12 +227,7 @@ class BatchRunner:
             self._handle(item, exc, leases, "recording the outcome")
             return 0
         else:
-            log.info(
-                "job %s: %s",
-                job.id,
-                finished.state.value,
-                extra={"fields": {"job_id": job.id, "stages": stages, "attempt": job.attempts}},
-            )
+            log_finished(log, finished, self.worker.id, stages=stages, attempt=finished.attempts)
         self._ack(item.message, leases)
         return 1
 
@@ -254,9 +245,8 @@ class BatchRunner:
         self._retry(item, exc, leases)
 
     def _fail(self, item: _Item, error: ErrorInfo, leases: LeaseKeeper) -> None:
-        log.warning("job %s: failed: %s: %s", item.job.id, error.code, error.message)
         try:
-            lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
+            failed = lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
         except Conflict:
             log.info("job %s: finished (or cancelled) by someone else first", item.job.id)
         except Exception as exc:
@@ -265,6 +255,7 @@ class BatchRunner:
             _log_failure(item.job.id, "recording the failure", exc)
             self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
             return
+        log_finished(log, failed, self.worker.id)
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:

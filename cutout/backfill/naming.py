@@ -11,9 +11,14 @@ import hashlib
 import json
 from typing import Any
 
+from cutout import refs
+from cutout.refs import Delivery
+
 REPORT_DIR = ".cutout-backfill"
-SUMMARY_FILE = "backfill-summary.json"
-FAILURES_FILE = "backfill-failures.csv"
+SUMMARY_STEM = "backfill-summary"
+FAILURES_STEM = "backfill-failures"
+SUMMARY_FILE = f"{SUMMARY_STEM}.json"
+FAILURES_FILE = f"{FAILURES_STEM}.csv"
 
 
 def batch_id(src: str, options: dict[str, Any]) -> str:
@@ -30,6 +35,18 @@ def idempotency_key(batch: str, rel: str, sha256: str, retry: int = 0) -> str:
 
 def output_name(rel: str, effect: str, extension: str) -> str:
     return f"{rel}.{effect}.{extension}"
+
+
+def delivered_uri(delivery: Delivery, effect: str, extension: str) -> str:
+    """Where the service writes a by-reference job's result (a gs:// DEST): the same
+    mirrored name a local DEST gets, under the delivery's prefix."""
+    return refs.join(delivery.prefix, output_name(delivery.relative_path, effect, extension))
+
+
+def reference_identity(uri: str, generation: int, dest: str) -> str:
+    """What stands for the sha256 in a by-reference item's idempotency key: its object
+    at one generation (its bytes are hashed only by the worker), and where it goes."""
+    return f"{uri}#{generation}>{dest}"
 
 
 def _digest(value: object) -> str:

@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cutout import refs
 from cutout.backfill import naming
 from cutout.backfill.progress import KINDS, Progress
 from cutout.backfill.sources import Listing
+from cutout.ports.objects import ObjectStore
 
 
 def summary(
@@ -32,11 +34,25 @@ def summary(
     }
 
 
-def write(dest: Path, result: dict[str, Any], failures: dict[str, tuple[str, str]]) -> None:
+def write(
+    dest: Path, result: dict[str, Any], failures: dict[str, tuple[str, str]], *, suffix: str = ""
+) -> list[Path]:
+    """The failure report and the summary in ``dest`` (a shard's names carry its
+    ``suffix``); returns their paths, the failure report first."""
     dest.mkdir(parents=True, exist_ok=True)
-    with (dest / naming.FAILURES_FILE).open("w", newline="") as fh:
+    failures_path = dest / f"{naming.FAILURES_STEM}{suffix}.csv"
+    summary_path = dest / f"{naming.SUMMARY_STEM}{suffix}.json"
+    with failures_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "code", "message"])
         for rel in sorted(failures):
             writer.writerow([rel, *failures[rel]])
-    (dest / naming.SUMMARY_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    summary_path.write_text(json.dumps(result, indent=2) + "\n")
+    return [failures_path, summary_path]
+
+
+def upload(store: ObjectStore, dest: str, paths: list[Path]) -> None:
+    """Copy the report into a gs:// DEST, next to the outputs the service wrote."""
+    for path in paths:
+        kind = "text/csv" if path.suffix == ".csv" else "application/json"
+        store.write(refs.join(dest, path.name), path.read_bytes(), content_type=kind)

@@ -30,7 +30,7 @@ import requests
 from cutout.backfill import naming
 from cutout.backfill.journal import DONE, FAILED, SUBMITTED, Entry, Journal
 from cutout.backfill.progress import Progress
-from cutout.backfill.sources import Item
+from cutout.backfill.sources import Item, Source
 from cutout.cli.client import Api
 from cutout.job import OutputFormat
 
@@ -71,6 +71,10 @@ class Options:
         """What shapes the results, for the batch id."""
         return {"effects": list(self.effects), "params": self.params, "format": self.fmt.value}
 
+    def reference_fields(self) -> dict[str, Any]:
+        """The same request as :meth:`fields`, as a by-reference batch's JSON body."""
+        return {"effects": list(self.effects), "format": self.fmt.value, "params": self.params}
+
     def fields(self, batch: str) -> dict[str, str]:
         fields = {"effects": ",".join(self.effects), "format": self.fmt.value}
         # no display rendition: nobody watches a backfill (it would cost a WebP per result)
@@ -95,7 +99,7 @@ class Backfill:
     submitted_s: float | None = None  # seconds from the start until every item was sent
     _finished_seen: int | None = None  # the batch's finished count at the last round
 
-    def run(self, items: list[Item]) -> None:
+    def run(self, items: list[Source]) -> None:
         """Every item to done or failed; a KeyboardInterrupt stops it with the journal
         consistent (a rerun resumes)."""
         pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="backfill")
@@ -118,7 +122,7 @@ class Backfill:
 
     # -- items ------------------------------------------------------------------------
 
-    def _start(self, item: Item) -> dict[str, str]:
+    def _start(self, item: Source) -> dict[str, str]:
         """Triage one item by its journal entry; returns ``{rel: job id}`` if it waits."""
         entry = self.journal.entries.get(item.rel)
         if entry is not None and entry.event == DONE and self._outputs_present(item.rel):
@@ -134,24 +138,30 @@ class Backfill:
         retries = entry.retries + 1 if entry is not None and entry.event == FAILED else 0
         return self._submit(item, retries)
 
-    def _submit(self, item: Item, retries: int) -> dict[str, str]:
+    def _send(self, item: Source, retries: int) -> tuple[requests.Response, Any]:
+        """Submit the item's photo; the answer and its JSON body (a job or an error)."""
+        if not isinstance(item, Item):
+            raise TypeError(f"{item.rel}: a gs:// object goes by reference (by_reference.py)")
         data = item.path.read_bytes()
         key = naming.idempotency_key(
             self.batch, item.rel, hashlib.sha256(data).hexdigest(), retries
         )
-        try:
-            response = resent(
-                lambda: self.api.send_photo(
-                    data, item.path.name, self.options.fields(self.batch), {"Idempotency-Key": key}
-                )
+        response = resent(
+            lambda: self.api.send_photo(
+                data, item.path.name, self.options.fields(self.batch), {"Idempotency-Key": key}
             )
-            body = response.json()
+        )
+        return response, response.json()
+
+    def _submit(self, item: Source, retries: int) -> dict[str, str]:
+        try:
+            response, body = self._send(item, retries)
         except (requests.RequestException, ValueError) as exc:
             self._failed(item.rel, "unreachable", f"{type(exc).__name__}: {exc}", retries)
             self.progress.add("failed")
             return {}
-        if response.status_code >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
+        if response.status_code >= 400 or not isinstance(body, dict) or "id" not in body:
+            error = (body.get("error") or {}) if isinstance(body, dict) else {}
             code = str(error.get("code", f"http_{response.status_code}"))
             self._failed(item.rel, code, str(error.get("message", "")), retries)
             self.progress.add("failed")
@@ -216,14 +226,21 @@ class Backfill:
             self._failed(rel, error.get("code", "failed"), error.get("message", ""), retries)
             self._unpend("failed")
             return
+        problem = self._deliver(job, rel)
+        if problem is not None:
+            self._failed(rel, *problem, retries)
+            self._unpend("failed")
+            return
+        self.journal.record(Entry(rel, DONE, job=job["id"], retries=retries, cached=cached))
+        self._unpend("cached" if cached else "done")
+
+    def _deliver(self, job: dict[str, Any], rel: str) -> tuple[str, str] | None:
+        """Put a done job's results in DEST; ``(code, message)`` of the first that fails."""
         for effect, out in self.options.outputs(rel).items():
             problem = self._download(job, effect, self.dest / out)
             if problem is not None:
-                self._failed(rel, *problem, retries)
-                self._unpend("failed")
-                return
-        self.journal.record(Entry(rel, DONE, job=job["id"], retries=retries, cached=cached))
-        self._unpend("cached" if cached else "done")
+                return problem
+        return None
 
     def _download(self, job: dict[str, Any], effect: str, dest: Path) -> tuple[str, str] | None:
         """Write one result to ``dest``; ``(code, message)`` if it cannot be."""
@@ -251,6 +268,7 @@ class Backfill:
     # -- bookkeeping ------------------------------------------------------------------
 
     def _outputs_present(self, rel: str) -> bool:
+        """Whether the item's outputs are in DEST (a rerun skips a done item only then)."""
         return all((self.dest / out).exists() for out in self.options.outputs(rel).values())
 
     def _failed(self, rel: str, code: str, message: str, retries: int) -> None:

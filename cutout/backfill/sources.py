@@ -32,9 +32,22 @@ class Item:
     size: int
 
 
+@dataclass(frozen=True)
+class ObjectItem:
+    """One gs:// object, listed with its generation and size, never read (by reference)."""
+
+    rel: str
+    uri: str
+    generation: int
+    size: int
+
+
+Source = Item | ObjectItem
+
+
 @dataclass
 class Listing:
-    items: list[Item]
+    items: list[Source]
     not_images: int = 0  # files skipped because their content is no image format
     links_skipped: int = 0
     loops: int = 0
@@ -42,12 +55,8 @@ class Listing:
 
 def list_source(src: str, *, follow_symlinks: bool = False) -> Listing:
     """The items of ``src``: a folder, or a manifest file (one path per line, relative to
-    the manifest's folder or absolute). gs:// sources are not read this way."""
-    if src.startswith("gs://"):
-        raise InvalidInput(
-            "gs:// sources are submitted by reference, which this build does not support yet",
-            code="unsupported_source",
-        )
+    the manifest's folder or absolute). gs:// sources are listed by
+    :func:`cutout.backfill.by_reference.list_objects`."""
     root = Path(src)
     if root.is_dir():
         listing = Listing([])

@@ -1,5 +1,8 @@
-"""``cutout backfill SRC DEST``: re-process a folder or manifest of photos at ``batch``
-priority, resumably (cutout/backfill/runner.py); ``--status`` and ``--cancel`` a batch.
+"""``cutout backfill SRC DEST``: re-process a folder, a manifest or a gs:// prefix of
+photos at ``batch`` priority, resumably (cutout/backfill/runner.py; a gs:// SRC goes by
+reference, cutout/backfill/by_reference.py, and a gs:// DEST is written by the service);
+``--shard i/n`` takes one shard of SRC (a Cloud Run job's task: infra/backfill.tf);
+``--status`` and ``--cancel`` a batch.
 
 Without ``--api``, the local stack at CUTOUT_PUBLIC_URL is used; if none answers there,
 an embedded ``cutout up`` is started on a free port for the run and stopped after.
@@ -14,21 +17,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import requests
 
+from cutout import refs
 from cutout.backfill import naming, report
+from cutout.backfill.by_reference import ReferenceBackfill, Shard, list_objects
 from cutout.backfill.journal import Journal
 from cutout.backfill.progress import Progress
 from cutout.backfill.runner import Backfill, Options
-from cutout.backfill.sources import list_source
+from cutout.backfill.sources import Listing, list_source
 from cutout.cli.bench_ingest import free_port
 from cutout.cli.client import Api, key_option, open_api
-from cutout.errors import CutoutError
+from cutout.errors import CutoutError, InvalidInput
 from cutout.job import OutputFormat
+from cutout.ports.objects import ObjectStore
 from cutout.settings import Settings
 
 EMBEDDED_START_S = 120.0
@@ -36,7 +43,7 @@ EMBEDDED_START_S = 120.0
 
 @click.command()
 @click.argument("src", required=False)
-@click.argument("dest", required=False, type=click.Path(file_okay=False))
+@click.argument("dest", required=False)
 @click.option("--effects", default="color", show_default=True, help="comma-separated")
 @click.option("--params", help='JSON, e.g. {"blackwhite": {"grain": 0.2}}')
 @click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]),
@@ -46,6 +53,7 @@ EMBEDDED_START_S = 120.0
 @click.option("--retry-failed", is_flag=True, help="give failed items a new job")
 @click.option("--follow-symlinks", is_flag=True, help="walk symlinks (loops are detected)")
 @click.option("--batch-id", help="[default: derived from SRC and the options]")
+@click.option("--shard", help="i/n: this task's shard of SRC [default: the Cloud Run task's]")
 @click.option("--dry-run", is_flag=True, help="count the items and their sizes only")
 @click.option("--status", "status_of", metavar="BATCH", help="print a batch's counts")
 @click.option("--cancel", "cancel", metavar="BATCH", help="end a batch's queued jobs")
@@ -61,14 +69,12 @@ def backfill(settings: Settings, src: str | None, dest: str | None, **opts: Any)
             return
     if src is None or dest is None:
         raise click.UsageError("give SRC and DEST (or --status BATCH / --cancel BATCH)")
-    if dest.startswith("gs://"):
-        raise click.ClickException("gs:// destinations (by reference) are not supported yet")
     try:
-        listing = list_source(src, follow_symlinks=opts["follow_symlinks"])
+        listing, source = _listing(settings, src, dest, opts)
         options = _options(opts)
     except CutoutError as exc:
         raise click.ClickException(exc.message) from exc
-    batch = opts["batch_id"] or naming.batch_id(str(Path(src).resolve()), options.identity())
+    batch = opts["batch_id"] or naming.batch_id(source, options.identity())
     if opts["dry_run"]:
         sizes = sum(item.size for item in listing.items)
         click.echo(json.dumps({"batch": batch, "items": len(listing.items), "bytes": sizes,
@@ -76,7 +82,21 @@ def backfill(settings: Settings, src: str | None, dest: str | None, **opts: Any)
         return
     with api_stack(settings, opts["api_url"]) as url:
         api = open_api(settings, url, opts["api_key"])
-        _run(api, src, Path(dest), batch, options, listing)
+        _run(Run(api, settings, src, dest, batch, options, Shard.parse(opts["shard"])), listing)
+
+
+def _listing(settings: Settings, src: str, dest: str, opts: dict[str, Any]) -> tuple[Listing, str]:
+    """SRC's items in this shard, and SRC as the batch id names it."""
+    shard = Shard.parse(opts["shard"])
+    if refs.is_gs(src):
+        listing, source = list_objects(object_store(settings), src), refs.check_prefix(src)
+    elif refs.is_gs(dest):
+        raise InvalidInput("a gs:// DEST is written by the service: give a gs:// SRC too")
+    else:
+        listing = list_source(src, follow_symlinks=opts["follow_symlinks"])
+        source = str(Path(src).resolve())
+    listing.items = [item for item in listing.items if shard.holds(item.rel)]
+    return listing, source
 
 
 def _options(opts: dict[str, Any]) -> Options:
@@ -89,12 +109,40 @@ def _options(opts: dict[str, Any]) -> Options:
                    opts["overwrite"], opts["retry_failed"])  # fmt: skip
 
 
-def _run(api: Api, src: str, dest: Path, batch: str, options: Options, listing: Any) -> None:
-    journal = Journal(dest / naming.REPORT_DIR / f"{batch}.jsonl")
+@dataclass(frozen=True)
+class Run:
+    api: Api
+    settings: Settings
+    src: str
+    dest: str
+    batch: str
+    options: Options
+    shard: Shard
+
+    @property
+    def local_dest(self) -> Path:
+        """Where the journal and report live: DEST, or for a gs:// DEST a local cache
+        folder (the report is copied into DEST too)."""
+        if refs.is_gs(self.dest):
+            return self.settings.data_dir / "backfill" / self.batch
+        return Path(self.dest)
+
+    def runner(self, journal: Journal, progress: Progress) -> Backfill:
+        if not refs.is_gs(self.src):
+            return Backfill(self.api, self.local_dest, self.batch, self.options, journal, progress)
+        dest_uri = refs.check_prefix(self.dest) if refs.is_gs(self.dest) else None
+        return ReferenceBackfill(self.api, self.local_dest, self.batch, self.options, journal,
+                                 progress, dest_uri=dest_uri)  # fmt: skip
+
+
+def _run(run: Run, listing: Listing) -> None:
+    suffix = run.shard.suffix
+    journal = Journal(run.local_dest / naming.REPORT_DIR / f"{run.batch}{suffix}.jsonl")
     progress = Progress(len(listing.items))
-    runner = Backfill(api, dest, batch, options, journal, progress)
+    runner = run.runner(journal, progress)
     started = time.monotonic()
-    click.echo(f"backfill {batch}: {len(listing.items)} photos from {src} into {dest}", err=True)
+    click.echo(f"backfill {run.batch}{suffix}: {len(listing.items)} photos from {run.src} "
+               f"into {run.dest}", err=True)  # fmt: skip
     interrupted = False
     try:
         runner.run(listing.items)
@@ -103,14 +151,26 @@ def _run(api: Api, src: str, dest: Path, batch: str, options: Options, listing: 
     finally:
         journal.close()
         progress.close()
-    result = report.summary(batch, src, str(dest), listing, progress, time.monotonic() - started)
-    report.write(dest, result, runner.failures)
+    seconds = time.monotonic() - started
+    result = report.summary(run.batch, run.src, run.dest, listing, progress, seconds)
+    written = report.write(run.local_dest, result, runner.failures, suffix=suffix)
+    if refs.is_gs(run.dest):
+        report.upload(object_store(run.settings), run.dest, written)
     click.echo(json.dumps(result))
     if interrupted:
         click.echo("interrupted: run the same command again to resume", err=True)
         raise SystemExit(130)
     if result["failed"]:
-        click.echo(f"{result['failed']} failed: see {dest / naming.FAILURES_FILE}", err=True)
+        click.echo(f"{result['failed']} failed: see {written[0]}", err=True)
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    """The operator's view of gs:// objects, for listing and the report (the service
+    reads and writes the photos as itself)."""
+    from cutout.gcp.clients import EmulatorHosts, connect
+    from cutout.gcp.objects import GcsObjectStore
+
+    return GcsObjectStore(connect(settings.gcp_project, EmulatorHosts.from_env()).storage)
 
 
 def _batch_call(api: Api, batch: str, *, cancel: bool) -> None:

@@ -98,6 +98,11 @@ class Api:
         url = f"{self.base_url}{path}"
         return self._flow_controlled(lambda: self.session.request(method, url), path)
 
+    def post_json(self, path: str, body: dict[str, Any]) -> requests.Response:
+        """``POST`` a JSON body by path, waiting out flow control; the answer as it came."""
+        url = f"{self.base_url}{path}"
+        return self._flow_controlled(lambda: self.session.post(url, json=body), path)
+
     def _submit_direct(self, path: Path, mime: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Upload straight to storage, then make the job from the ``upload_id``."""
         offer = self.body(

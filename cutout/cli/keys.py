@@ -43,6 +43,10 @@ def keys() -> None:
 @click.option(
     "--origin", "origins", multiple=True, help="allowed browser origin (publishable; repeat)"
 )
+@click.option("--source", "sources", multiple=True,
+              help="gs:// prefix its backfills may read (secret; repeat)")  # fmt: skip
+@click.option("--dest", "destinations", multiple=True,
+              help="gs:// prefix its backfills may write (secret; repeat)")  # fmt: skip
 @click.option("--requests-per-minute", type=click.IntRange(min=1), help="[deployment default]")
 @click.option("--images-per-day", type=click.IntRange(min=1), help="[deployment default]")
 @click.option("--label", default="", help="who the key is for")
@@ -53,6 +57,8 @@ def create(
     kind: str,
     tier: str,
     origins: tuple[str, ...],
+    sources: tuple[str, ...],
+    destinations: tuple[str, ...],
     requests_per_minute: int | None,
     images_per_day: int | None,
     label: str,
@@ -66,6 +72,8 @@ def create(
             tier=Priority(tier),
             quotas=Quotas(requests_per_minute=requests_per_minute, images_per_day=images_per_day),
             allowed_origins=origins,
+            allowed_sources=sources,
+            allowed_destinations=destinations,
             label=label,
         )
         store.create(issued.record)

@@ -118,8 +118,7 @@ class RemoveBgEndpoint:
                 body_fields(request, self.limits, RemoveBgRequest.file_fields, lists=())
             )
             wanted = plan(req)
-            quota_caller = tenant.quota_caller(self.admission.defaults)
-            self.admission.limiter.spend_images(quota_caller, 1).raise_if_limited()
+            self.admission.spend_images(tenant, 1)
             self._predict(tenant.caller.tier)
             with self.slots.hold(tenant.id):
                 photo = sources.photo_bytes(req, self.fetcher)

@@ -5,7 +5,7 @@ publishable key via fetch() and polls it to done) and the photo it submits."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,14 +41,16 @@ async function submitPhoto(api, key) {
 
 
 @contextmanager
-def shop_origin(photo: Path) -> Iterator[str]:
-    """Serve the shop page at ``/`` and ``photo`` at ``/photo.png`` on a free port of
+def shop_origin(photo: Path, page: Callable[[], str] = lambda: SHOP_PAGE) -> Iterator[str]:
+    """Serve ``page()`` at ``/`` and ``photo`` at ``/photo.png`` on a free port of
     127.0.0.1; yields the origin (``http://127.0.0.1:<port>``)."""
-    body = {"/": (SHOP_PAGE.encode(), "text/html"), "/photo.png": (photo.read_bytes(), "image/png")}
+    body = {"/": (b"", "text/html"), "/photo.png": (photo.read_bytes(), "image/png")}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             content, kind = body.get(self.path.split("?")[0], (b"not here", "text/plain"))
+            if self.path == "/":
+                content = page().encode()
             self.send_response(200 if self.path.split("?")[0] in body else 404)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(content)))

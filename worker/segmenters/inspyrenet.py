@@ -91,12 +91,7 @@ class InSPyReNetSegmenter(Segmenter):
         lap("find_weights")
         model = network.build_network(settings.model_mode)
         lap("build")
-        try:
-            model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
-        except RuntimeError as exc:
-            message = f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}"
-            raise ConfigurationError(message) from exc
-        network.fold_batchnorm(model)
+        _load_folded(model, weights)
         lap("load")
         model.to(self.device)
         self.channels_last = settings.channels_last
@@ -188,3 +183,14 @@ class _ProbabilityMatte(Matte):
         with torch.inference_mode():
             up = F.interpolate(self.prob, size=(height, width), mode="bilinear", align_corners=True)
             return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
+
+
+def _load_folded(model: nn.Module, weights: Path) -> None:
+    """The checkpoint into ``model`` without a copy, then batch-norm folded; a file that is
+    not this network's checkpoint is a configuration error, not a crash."""
+    try:
+        model.load_state_dict(load_state_dict(weights), strict=True, assign=True)
+    except RuntimeError as exc:
+        message = f"{weights} is not an InSPyReNet_SwinB checkpoint: {exc}"
+        raise ConfigurationError(message) from exc
+    network.fold_batchnorm(model)

@@ -1,0 +1,72 @@
+"""The displayable copy of a job's input: a small JPEG every browser can show, so the
+page's before/after view works for HEIC photos from iPhones (only Safari shows HEIC).
+
+Written right after the photo is decoded (orientation applied, any colour space made
+sRGB by :mod:`worker.decode`), before segmentation, so it is in the job before the first
+result. Content-addressed by the input's hash, so a redelivery or a repeated photo writes
+nothing new. Best effort: a failure is logged and the job goes on without a preview.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import numpy as np
+from PIL import Image
+
+from cutout import lifecycle
+from cutout.backends import Backends
+from cutout.job import Job, Preview
+from cutout.settings import Settings
+from worker.decode import decode_image
+from worker.timing import since
+
+log = logging.getLogger(__name__)
+
+#: Longest side of the preview, in pixels: enough for a phone's screen at 2x.
+PREVIEW_MAX_SIDE = 1024
+PREVIEW_QUALITY = 82
+
+
+def preview_key(input_sha256: str) -> str:
+    return f"previews/{input_sha256}.jpg"
+
+
+def encode_preview(rgb: np.ndarray) -> tuple[bytes, int, int]:
+    """The JPEG bytes of ``rgb`` (H x W x 3 uint8) scaled to fit ``PREVIEW_MAX_SIDE``."""
+    image = Image.fromarray(rgb[..., :3])
+    image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
+    return out.getvalue(), image.width, image.height
+
+
+def decode_with_preview(
+    backends: Backends, job: Job, data: bytes, settings: Settings, stages: dict[str, float]
+) -> np.ndarray:
+    """Decode the photo (:func:`worker.decode.decode_image`) and record its preview,
+    timing both stages into ``stages``."""
+    mark = time.perf_counter()
+    rgb = decode_image(data, max_pixels=settings.max_pixels)
+    stages["decode"] = since(mark)
+    mark = time.perf_counter()
+    record_preview(backends, job, rgb)
+    stages["preview"] = since(mark)
+    return rgb
+
+
+def record_preview(backends: Backends, job: Job, rgb: np.ndarray) -> None:
+    """Store the preview (if absent) and record it in the running job."""
+    if job.preview is not None:
+        return
+    try:
+        data, width, height = encode_preview(rgb)
+        key = preview_key(job.input.sha256)
+        backends.blobs.put(key, data, content_type="image/jpeg", if_absent=True)
+        lifecycle.attach_preview(
+            backends.status, job.id, Preview(key=key, width=width, height=height)
+        )
+    except Exception as exc:
+        log.warning("job %s: no preview: %s: %s", job.id, type(exc).__name__, exc)
