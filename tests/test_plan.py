@@ -6,6 +6,7 @@ parameters are learnt from records."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from cutout.errors import InvalidInput
 from cutout.job import Priority
 from cutout.prices import load_prices
 from cutout.settings import Settings
-from tests.support.records import job, life
+from tests.support.records import T0, job, life
 from worker import rules
 from worker.plan.command import command
 from worker.plan.legacy import MEASURED
@@ -133,3 +134,13 @@ def test_start_up_and_service_are_learnt_from_records() -> None:
     assert startup.ready_s == (2.5, 3.5) and startup.launch_s == (1.5,)
     base, per_image = service_fit(jobs)
     assert base == pytest.approx(1.0) and per_image == pytest.approx(0.5)
+
+
+def test_a_recorded_start_request_beats_the_estimate() -> None:
+    """A life that says when its launcher asked for it gives the launch time itself; a
+    burst that went on while the worker started would make the estimate too short."""
+    asked = life("a", started=10.0, ready=12.5).model_copy(
+        update={"requested": T0 + timedelta(seconds=4.0)}
+    )
+    jobs = [job(queued=4.0), job(queued=9.5)]  # the estimate would say 0.5 s
+    assert startup_samples(jobs, [asked]).launch_s == (6.0,)

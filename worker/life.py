@@ -26,6 +26,7 @@ class LifeAccount:
     worker_id: str
     started: datetime
     clock: Callable[[], float]
+    requested: datetime | None = None
     ready: datetime | None = None
     first_job: datetime | None = None
     jobs_served: int = 0
@@ -75,6 +76,7 @@ class LifeAccount:
         """The lasting record as of now; ``end_reason`` also ends it now."""
         return WorkerLife(
             worker_id=self.worker_id,
+            requested=self.requested,
             started=self.started,
             ready=self.ready,
             first_job=self.first_job,

@@ -64,7 +64,9 @@ class Worker:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self.life = LifeAccount(self.id, self.started_at, self.clock)
+        self.life = LifeAccount(
+            self.id, self.started_at, self.clock, self.settings.start_requested_at
+        )
 
     @property
     def jobs_done(self) -> int:
@@ -80,7 +82,9 @@ class Worker:
         (here or in a batch thread) stops the worker and is raised here."""
         s = self.settings
         pipeline = Pipeline(s, self.backends)
-        self.life = LifeAccount(self.id, self.started_at, self.clock)  # idle from now
+        self.life = LifeAccount(
+            self.id, self.started_at, self.clock, self.settings.start_requested_at
+        )  # idle from now
         heartbeat = Heartbeat(self.backends.launcher, self._beat, life=self.life.record)
         slots = threading.BoundedSemaphore(pipeline.depth)
         batches, end_reason = 0, "stopped"

@@ -2,9 +2,10 @@
 start-up times from the worker lives, service times from the jobs.
 
 - ready: each worker's ``started`` → ``ready`` (the model load);
-- launch: each worker's ``started`` minus the latest job submitted before it (the start
-  request follows a publish at once; a worker started by a warm call shows a longer
-  launch, so the median is used when no sample list is wanted);
+- launch: each worker's ``started`` minus the time its launcher asked for it (recorded in
+  its life by both launchers); for a life without it, minus the latest job submitted
+  before it (an estimate: a burst that goes on while the worker starts makes it short);
+  the median is used;
 - service per batch: ``service_seconds`` of the jobs that were not in a first batch (a
   first batch also waits for the model), fitted as ``base + per_image * batch_size`` by
   least squares (``per_image`` 0 when every batch had one size).
@@ -31,6 +32,9 @@ def startup_samples(jobs: Sequence[Job], lives: Sequence[WorkerLife]) -> Startup
     for life in lives:
         if life.ready is not None:
             ready.append((life.ready - life.started).total_seconds())
+        if life.requested is not None:
+            launch.append((life.started - life.requested).total_seconds())
+            continue
         before = bisect.bisect_left(submitted, life.started)
         if before:
             launch.append((life.started - submitted[before - 1]).total_seconds())
