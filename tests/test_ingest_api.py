@@ -191,7 +191,8 @@ def test_health_and_page(client: Client) -> None:
     assert client.get("/healthz").get_json()["ok"] is True
     page = client.get("/")
     assert page.status_code == 200
-    assert b"/v1/jobs" in page.data
+    assert b"/v1/cutout.js" in page.data  # the page is built on the served client
+    assert client.get("/v1/cutout.js").status_code == 200
 
 
 BAD_INPUTS: list[tuple[str, int, Callable[[Client], Any]]] = [
