@@ -106,11 +106,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() if start is not None and end is not None else None
 
 
-def seconds_to_done(job: Job) -> float | None:
-    """Submitted → done (``finished_at``), for jobs that are done; ``None`` otherwise."""
-    if job.state is not JobState.DONE:
+def seconds_to_finish(job: Job) -> float | None:
+    """Submitted → finished (``finished_at``), done or failed; ``None`` until then."""
+    if not job.state.is_finished:
         return None
     return _seconds(submitted_at(job), job.timings.finished_at)
+
+
+def seconds_to_done(job: Job) -> float | None:
+    """Submitted → done (``finished_at``), for jobs that are done; ``None`` otherwise."""
+    return seconds_to_finish(job) if job.state is JobState.DONE else None
 
 
 def seconds_to_first_result(job: Job) -> float | None:

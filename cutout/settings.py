@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,9 @@ class Settings(BaseModel):
     )
 
     log_level: str = "INFO"
+    start_requested_at: datetime | None = Field(
+        None, description="set by the launcher: when this worker was asked for (launch time)"
+    )
 
     @model_validator(mode="after")
     def _bounds_shed_batch_first(self) -> Settings:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class WorkerLife(BaseModel):
     """One worker, from its process start to its exit.
 
+    - ``requested``: when the launcher asked for this worker (``None`` if unknown, e.g. a
+      worker started by hand): ``started - requested`` is the launch time.
     - ``started``: the process started (billing runs from here on Cloud Run).
     - ``ready``: the model was loaded and the worker could serve; ``None`` if it never was.
     - ``first_job``: it claimed its first job; ``None`` if it served nothing.
@@ -29,6 +31,7 @@ class WorkerLife(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     worker_id: str
+    requested: datetime | None = None
     started: datetime
     ready: datetime | None = None
     first_job: datetime | None = None

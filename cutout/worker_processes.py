@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from cutout.job import utcnow
 from cutout.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class WorkerProcesses:
         if count < 0:
             raise ValueError(f"cannot start {count} workers")
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env = {**ALLOCATOR_ENV, **env, **self._settings.to_env()}
+        requested = self._settings.with_overrides(start_requested_at=utcnow())
+        env = {**ALLOCATOR_ENV, **env, **requested.to_env()}
         with self._lock:
             self._procs = [p for p in self._procs if p.poll() is None]
             for _ in range(count):

@@ -13,11 +13,12 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.enabled]
 }
 
-# TTL on expire_at for jobs and worker heartbeats. index_config {} drops the automatic
-# single-field indexes on a monotonically growing timestamp, which Google advises for
-# TTL fields (they hot-spot writes) and which no query here uses.
+# TTL on expire_at for jobs, worker heartbeats and worker lives (expiring with the jobs).
+# index_config {} drops the automatic single-field indexes on a monotonically growing
+# timestamp, which Google advises for TTL fields (they hot-spot writes) and which no query
+# here uses (worker lives are queried on `started`, whose index stays).
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["jobs", "workers"])
+  for_each = toset(["jobs", "workers", "workers_lives"])
 
   database   = google_firestore_database.main.name
   collection = each.value

@@ -32,6 +32,7 @@ from cutout.job import (
     Priority,
 )
 from cutout.keys import key_pepper
+from cutout.log_fields import accepted_fields
 from cutout.ports.blob_routes import BlobRoutes
 from cutout.ports.blobstore import BlobInfo
 from cutout.ports.status import JobFilter, Page
@@ -126,7 +127,7 @@ class IngestService:
         log.info(
             "job %s accepted",
             job.id,
-            extra={"fields": {"job_id": job.id, "cached": job.state is JobState.DONE}},
+            extra={"fields": accepted_fields(job, cached=job.state is JobState.DONE)},
         )
         return Accepted(job=job, cached=job.state is JobState.DONE, replayed=False)
 

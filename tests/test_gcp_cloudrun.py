@@ -13,6 +13,7 @@ from google.cloud import run_v2
 
 from cutout.errors import TransientError
 from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
+from cutout.job import utcnow
 from cutout.settings import Settings
 
 JOB = "projects/p/locations/europe-west4/jobs/cutout-worker"
@@ -46,7 +47,11 @@ def test_start_requests_one_execution_with_task_count_override() -> None:
     launcher.start(3)
     launcher.start(1)
     assert [(r.name, r.overrides.task_count) for r in client.requests] == [(JOB, 3), (JOB, 1)]
-    assert list(client.requests[0].overrides.container_overrides) == []
+    [override] = client.requests[0].overrides.container_overrides
+    [variable] = override.env  # when the start was asked for: the worker's launch time
+    assert variable.name == "CUTOUT_START_REQUESTED_AT"
+    requested = Settings(start_requested_at=variable.value).start_requested_at
+    assert requested is not None and abs((utcnow() - requested).total_seconds()) < 60
     assert built == [1]  # the client is built once, on first use
 
 

@@ -177,7 +177,7 @@ def test_firestore_ttl_and_status_store_indexes() -> None:
     assert db["name"] == "(default)" and db["type"] == "FIRESTORE_NATIVE"
     ttl = tf.resource("google_firestore_field", "ttl")
     assert ttl["field"] == "expire_at" and "ttl_config" in ttl
-    assert ttl["for_each"] == '${toset(["jobs", "workers"])}'
+    assert ttl["for_each"] == '${toset(["jobs", "workers", "workers_lives"])}'
     index = tf.resource("google_firestore_index", "jobs")
     assert index["collection"] == "jobs"
     first, second = index["fields"]

@@ -99,7 +99,6 @@ EMITTERS = [
         ("jobs_accepted",),
         fields=("event", "job_id", "priority", "cached", "key_id"),
         values={"event": "job_accepted"},
-        missing="ingest (helper edge) must add event='job_accepted', priority, key_id",
     ),
     Emitter(
         "worker/batch.py BatchRunner._render: 'job %s: done'",
@@ -109,8 +108,6 @@ EMITTERS = [
         ("job_latency", "queue_wait", "jobs_finished"),
         fields=(*FINISHED, "latency_s", "queue_wait_s"),
         values={"event": "job_finished", "state": "done"},
-        missing="worker/batch.py (helper lifecycle) must add event='job_finished', state, "
-        "priority, latency_s, queue_wait_s, cold_start, worker_id",
     ),
     Emitter(
         "worker/batch.py BatchRunner._fail: 'job %s: failed: %s: %s'",
@@ -120,19 +117,15 @@ EMITTERS = [
         ("jobs_finished", "errors"),
         fields=(*FINISHED, "code", "latency_s"),
         values={"event": "job_finished", "state": "failed"},
-        missing="worker/batch.py (helper lifecycle) must add event='job_finished', "
-        "state='failed', code, priority, latency_s, cold_start, worker_id",
     ),
     Emitter(
-        "worker/loop.py Worker._drain_dead_letters: 'job %s: dead-lettered; marked failed'",
-        "worker.loop",
-        r"job \w+: dead-lettered.*",
+        "worker/dead_letters.py _apply: 'job %s: failed: dead_lettered: %s'",
+        "worker.dead_letters",
+        r"job \w+: failed: dead_lettered: .*",
         "worker",
         ("jobs_finished", "errors"),
         fields=(*FINISHED, "code"),
         values={"event": "job_finished", "state": "failed", "code": "dead_lettered"},
-        missing="worker/loop.py (helper lifecycle) must add event='job_finished', "
-        "state='failed', code='dead_lettered', priority, cold_start=false, worker_id",
     ),
     Emitter(
         "worker/render.py Renderer._store: 'job %s: %s ready'",
@@ -151,7 +144,6 @@ EMITTERS = [
         ("worker_starts",),
         fields=("event", "worker_id"),
         values={"event": "worker_started"},
-        missing="worker/loop.py (helper lifecycle) must add event='worker_started'",
     ),
     Emitter(
         "worker/loop.py Worker.work: 'worker %s exiting after %d jobs'",
@@ -161,8 +153,6 @@ EMITTERS = [
         ("worker_seconds", "worker_busy_seconds"),
         fields=("event", "worker_id", "alive_s", "busy_s", "jobs_served", "end_reason"),
         values={"event": "worker_exited"},
-        missing="worker/loop.py (helper lifecycle) must add event='worker_exited', alive_s, "
-        "busy_s, jobs_served, end_reason",
     ),
     Emitter(
         "ingest/app.py IngestApp._error: 'request failed: %s' (5xx only)",

@@ -9,10 +9,9 @@ from dataclasses import asdict
 import pytest
 
 from cutout import costs, metrics
-from cutout.job import JobState, Priority
 from cutout.prices import load_prices
 from cutout.summary import summarize
-from tests.support.records import at, job, life
+from tests.support.records import at, life, sample
 
 PRICES = load_prices()
 UNTIL = at(3600.0)
@@ -20,33 +19,7 @@ assert UNTIL is not None
 
 
 def test_the_summary_is_the_definitions_applied_to_the_records() -> None:
-    lives = [
-        life("a", started=0.0, ready=20.0, ended=400.0, busy=30.0, served=3, reason="idle"),
-        life("idle", started=100.0, ready=120.0, ended=300.0, reason="idle"),
-    ]
-    jobs = [
-        job(
-            queued=5.0,
-            started=21.0,
-            finished=30.0,
-            worker="a",
-            cold=True,
-            results={"color": 28.0},
-            priority=Priority.HIGH,
-            key="shop",
-        ),
-        job(queued=40.0, started=41.0, finished=50.0, worker="a", results={"color": 49.0}),
-        job(
-            queued=60.0,
-            started=61.0,
-            finished=62.0,
-            worker="a",
-            state=JobState.FAILED,
-            error="image_corrupt",
-            priority=Priority.BATCH,
-        ),
-        job(queued=70.0, finished=70.0, results={"color": None}, key="shop"),
-    ]
+    jobs, lives = sample()
     summary = summarize(jobs, lives, until=UNTIL, prices=PRICES, requests=10)
     json.dumps(summary)  # JSON-ready
 

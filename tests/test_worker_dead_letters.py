@@ -63,7 +63,7 @@ def test_a_dead_letter_fails_its_job_then_is_acked(
     one_attempt: Settings, dl_backends: Backends
 ) -> None:
     job_id = dead_letter_a_job(one_attempt, dl_backends)
-    assert drain_dead_letters(dl_backends, max_messages=5, retry=NO_WAIT) == 1
+    assert drain_dead_letters(dl_backends, max_messages=5, retry=NO_WAIT, worker_id="w-test") == 1
     job = dl_backends.status.get(job_id)
     assert job.state is JobState.FAILED
     assert job.error is not None and job.error.code == "dead_lettered"
@@ -78,10 +78,12 @@ def test_a_transient_error_leaves_the_dead_letter_for_the_next_drain(
     flaky = FlakyStatus(dl_backends.status, TransientError("firestore: 503 unavailable"))
     backends = dataclasses.replace(dl_backends, status=flaky)
 
-    assert drain_dead_letters(backends, max_messages=5, retry=NO_WAIT) == 0
+    assert drain_dead_letters(backends, max_messages=5, retry=NO_WAIT, worker_id="w-test") == 0
     assert dl_backends.status.get(job_id).state is JobState.QUEUED  # not failed, not acked
 
-    assert drain_dead_letters(backends, max_messages=5, retry=NO_WAIT) == 1  # the next drain
+    assert (
+        drain_dead_letters(backends, max_messages=5, retry=NO_WAIT, worker_id="w-test") == 1
+    )  # the next drain
     assert dl_backends.status.get(job_id).state is JobState.FAILED
     assert dl_backends.queue.pull_dead_letters(5) == []
 
@@ -98,7 +100,7 @@ def test_a_dead_letter_of_a_finished_or_missing_job_is_acked_and_changes_nothing
     [message] = dl_backends.queue.pull(1, wait_s=1)
     dl_backends.queue.nack(message)
 
-    assert drain_dead_letters(dl_backends, max_messages=5, retry=NO_WAIT) == 2
+    assert drain_dead_letters(dl_backends, max_messages=5, retry=NO_WAIT, worker_id="w-test") == 2
     assert dl_backends.status.get(job_id) == done
     assert dl_backends.queue.pull_dead_letters(5) == []
 
@@ -112,7 +114,7 @@ def test_a_fatal_error_gives_the_dead_letters_back_and_is_raised(
     backends = dataclasses.replace(dl_backends, status=denied)
 
     with pytest.raises(PermissionDenied):
-        drain_dead_letters(backends, max_messages=5, retry=NO_WAIT)
+        drain_dead_letters(backends, max_messages=5, retry=NO_WAIT, worker_id="w-test")
 
     assert {m.job_id for m in dl_backends.queue.pull_dead_letters(5)} == {first, second}
     assert dl_backends.status.get(first).state is JobState.QUEUED

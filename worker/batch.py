@@ -37,6 +37,7 @@ from cutout.codes import ErrorCode
 from cutout.errors import Conflict, CutoutError, NotFound
 from cutout.job import ErrorInfo, Job, WorkerInfo
 from cutout.lease_keeper import LeaseKeeper
+from cutout.log_fields import log_finished
 from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
@@ -226,12 +227,7 @@ class BatchRunner:
             self._handle(item, exc, leases, "recording the outcome")
             return 0
         else:
-            log.info(
-                "job %s: %s",
-                job.id,
-                finished.state.value,
-                extra={"fields": {"job_id": job.id, "stages": stages, "attempt": job.attempts}},
-            )
+            log_finished(log, finished, self.worker.id, stages=stages, attempt=finished.attempts)
         self._ack(item.message, leases)
         return 1
 
@@ -249,9 +245,8 @@ class BatchRunner:
         self._retry(item, exc, leases)
 
     def _fail(self, item: _Item, error: ErrorInfo, leases: LeaseKeeper) -> None:
-        log.warning("job %s: failed: %s: %s", item.job.id, error.code, error.message)
         try:
-            lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
+            failed = lifecycle.fail(self.backends.status, item.job.id, error, stages=item.stages)
         except Conflict:
             log.info("job %s: finished (or cancelled) by someone else first", item.job.id)
         except Exception as exc:
@@ -260,6 +255,7 @@ class BatchRunner:
             _log_failure(item.job.id, "recording the failure", exc)
             self._nack(item.message, leases, delay_s=self.retry.delay(item.message.attempt))
             return
+        log_finished(log, failed, self.worker.id)
         self._ack(item.message, leases)
 
     def _retry(self, item: _Item, exc: Exception, leases: LeaseKeeper) -> None:

@@ -23,20 +23,27 @@ def compose_cutout(
     only where the matte is not opaque (the display rendition: its fringe is a pixel or
     two wide, and the estimate costs a quarter at half size)."""
     check_pair(image, alpha)
-    rgba = np.empty((*alpha.shape, 4), np.uint8)
-    rgba[..., :3] = image
     if estimate_foreground and foreground_scale >= 1.0:
-        rgba[..., :3] = foreground_colours(image, alpha, device=device)
+        colours = foreground_colours(image, alpha, device=device)
     elif estimate_foreground:
-        h, w = alpha.shape
-        size = (max(2, round(w * foreground_scale)), max(2, round(h * foreground_scale)))
-        small = foreground_colours(
-            cv2.resize(image, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(alpha, size, interpolation=cv2.INTER_AREA),
-            device=device,
-        )
-        colours = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        edge = alpha < 255
-        rgba[edge, :3] = colours[edge]
-    rgba[..., 3] = alpha
-    return rgba
+        colours = _edge_colours(image, alpha, foreground_scale, device)
+    else:
+        colours = image
+    return cv2.merge([colours, alpha])
+
+
+def _edge_colours(image: np.ndarray, alpha: np.ndarray, scale: float, device: str) -> np.ndarray:
+    """The photo's colours, with the foreground estimated at ``scale`` (scaled back up)
+    wherever alpha is below 255."""
+    h, w = alpha.shape
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    small = foreground_colours(
+        cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(alpha, size, interpolation=cv2.INTER_AREA),
+        device=device,
+        inline=True,
+    )
+    colours = image.copy()
+    edge = cv2.threshold(alpha, 254, 255, cv2.THRESH_BINARY_INV)[1]  # alpha < 255
+    cv2.copyTo(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), edge, colours)
+    return colours

@@ -14,20 +14,24 @@ import logging
 from cutout import lifecycle
 from cutout.backends import Backends
 from cutout.errors import Conflict, NotFound
+from cutout.log_fields import log_finished
 from cutout.policy import Retry, Verdict, classify
 from cutout.ports.queue import Message
 
 log = logging.getLogger(__name__)
 
 
-def drain_dead_letters(backends: Backends, *, max_messages: int, retry: Retry) -> int:
-    """Handle up to ``max_messages`` dead letters; returns how many were acked."""
+def drain_dead_letters(
+    backends: Backends, *, max_messages: int, retry: Retry, worker_id: str
+) -> int:
+    """Handle up to ``max_messages`` dead letters (as worker ``worker_id``, whom the log
+    lines name); returns how many were acked."""
     queue = backends.queue
     letters = queue.pull_dead_letters(max_messages)
     acked = 0
     for index, message in enumerate(letters):
         try:
-            if _apply(backends, message):
+            if _apply(backends, message, worker_id):
                 queue.ack([message])
                 acked += 1
             else:
@@ -39,10 +43,10 @@ def drain_dead_letters(backends: Backends, *, max_messages: int, retry: Retry) -
     return acked
 
 
-def _apply(backends: Backends, message: Message) -> bool:
+def _apply(backends: Backends, message: Message, worker_id: str) -> bool:
     """Fail the message's job; whether the dead letter is done with (and may be acked)."""
     try:
-        lifecycle.dead_letter(backends.status, message.job_id, deliveries=message.attempt)
+        job = lifecycle.dead_letter(backends.status, message.job_id, deliveries=message.attempt)
     except (Conflict, NotFound) as exc:
         log.info("job %s: dead letter needs nothing (%s); acking it", message.job_id, exc)
         return True
@@ -53,9 +57,7 @@ def _apply(backends: Backends, message: Message) -> bool:
             "job %s: dead letter not applied, left for the next drain: %s", message.job_id, exc
         )
         return False
-    log.error(
-        "job %s: dead-lettered after %d deliveries; marked failed", message.job_id, message.attempt
-    )
+    log_finished(log, job, worker_id, served=False)
     return True
 
 

@@ -1,5 +1,6 @@
 """A background thread that tells the launcher this worker is alive, so ingest scales
-from what is really running instead of guessing."""
+from what is really running instead of guessing, and rewrites the worker's lasting life
+record (so a worker that vanishes without a goodbye leaves its latest account)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from collections.abc import Callable
 
 from cutout.ports.launcher import Launcher, WorkerBeat
+from cutout.worker_life import WorkerLife
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +18,16 @@ BEAT_EVERY_S = 5.0
 
 class Heartbeat:
     def __init__(
-        self, launcher: Launcher, beat: Callable[[], WorkerBeat], *, every_s: float = BEAT_EVERY_S
+        self,
+        launcher: Launcher,
+        beat: Callable[[], WorkerBeat],
+        *,
+        life: Callable[[], WorkerLife] | None = None,
+        every_s: float = BEAT_EVERY_S,
     ) -> None:
         self._launcher = launcher
         self._beat = beat
+        self._life = life
         self._every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -40,5 +48,7 @@ class Heartbeat:
     def _send(self) -> None:
         try:
             self._launcher.beat(self._beat())
+            if self._life is not None:
+                self._launcher.record_life(self._life())
         except Exception:
             log.exception("heartbeat not recorded; will retry")

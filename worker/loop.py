@@ -39,6 +39,7 @@ from worker import rules
 from worker.batch import BatchRunner
 from worker.dead_letters import drain_dead_letters
 from worker.heartbeat import Heartbeat
+from worker.life import LifeAccount, exit_fields
 from worker.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,19 @@ class Worker:
     clock: Callable[[], float] = time.monotonic
     process_started: float = field(default_factory=time.perf_counter)
     started_at: datetime = field(default_factory=utcnow)
-    jobs_done: int = 0
-    _in_flight: int = field(default=0, init=False)
+    life: LifeAccount = field(init=False)
     _fatal: BaseException | None = field(default=None, init=False)
-    _idle_since: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.life = LifeAccount(
+            self.id, self.started_at, self.clock, self.settings.start_requested_at
+        )
+
+    @property
+    def jobs_done(self) -> int:
+        """Jobs finished (done or failed) here so far."""
+        return self.life.jobs_served
 
     def stop(self) -> None:
         """Stop pulling; the batch in hand is finished or handed back."""
@@ -73,11 +82,15 @@ class Worker:
         (here or in a batch thread) stops the worker and is raised here."""
         s = self.settings
         pipeline = Pipeline(s, self.backends)
-        heartbeat = Heartbeat(self.backends.launcher, self._beat)
+        self.life = LifeAccount(
+            self.id, self.started_at, self.clock, self.settings.start_requested_at
+        )  # idle from now
+        heartbeat = Heartbeat(self.backends.launcher, self._beat, life=self.life.record)
         slots = threading.BoundedSemaphore(pipeline.depth)
-        batches = 0
-        self._idle_since = self.clock()
-        log.info("worker %s started", self.id, extra={"fields": {"worker_id": self.id}})
+        batches, end_reason = 0, "stopped"
+        pipeline.when_ready(self.life.model_ready)
+        fields = {"event": "worker_started", "worker_id": self.id}
+        log.info("worker %s started", self.id, extra={"fields": fields})
         try:
             heartbeat.start()
             while not self.stopping.is_set():
@@ -90,23 +103,24 @@ class Worker:
                     slots.release()
                     if self._should_exit_idle():
                         log.info("worker %s: idle for %.0f s; exiting", self.id, s.idle_exit_s)
+                        end_reason = "idle"
                         break
                     continue
                 runner = self._runner(pipeline, first=batches == 0)
-                self._begin_batch()
+                self.life.batch_began()
                 pipeline.batch_pool.submit(self._run_batch, runner, messages, slots)
                 batches += 1
                 if rules.reached_max_batches(batches, self.max_batches):
+                    end_reason = "max_batches"
                     break
         except BaseException as exc:
             self._record_fatal(exc)
         finally:
             pipeline.close()  # in-flight batches finish or hand their jobs back
             heartbeat.stop()
-            self._goodbye()
+            self._goodbye(end_reason)
         if self._fatal is not None:
             raise self._fatal
-        log.info("worker %s exiting after %d jobs", self.id, self.jobs_done)
         return self.jobs_done
 
     # -- one step at a time -------------------------------------------------------------
@@ -130,7 +144,8 @@ class Worker:
 
     def _drain_dead_letters(self) -> None:
         s = self.settings
-        drain_dead_letters(self.backends, max_messages=s.batch_size, retry=Retry.from_settings(s))
+        retry = Retry.from_settings(s)
+        drain_dead_letters(self.backends, max_messages=s.batch_size, retry=retry, worker_id=self.id)
 
     def _pull(self) -> list[Message]:
         s = self.settings
@@ -165,10 +180,6 @@ class Worker:
             stopping=self.stopping,
         )
 
-    def _begin_batch(self) -> None:
-        with self._lock:
-            self._in_flight += 1
-
     def _run_batch(
         self, runner: BatchRunner, messages: list[Message], slots: threading.BoundedSemaphore
     ) -> None:
@@ -187,10 +198,7 @@ class Worker:
             # pulling and let work() raise it, as it would without the batch thread.
             self._record_fatal(exc)
         finally:
-            with self._lock:
-                self.jobs_done += finished
-                self._in_flight -= 1
-                self._idle_since = self.clock()
+            self.life.batch_ended(finished)
             slots.release()
 
     def _record_fatal(self, exc: BaseException) -> None:
@@ -202,8 +210,7 @@ class Worker:
         self.stopping.set()
 
     def _should_exit_idle(self) -> bool:
-        with self._lock:
-            in_flight, idle_since = self._in_flight, self._idle_since
+        in_flight, idle_since = self.life.idle_state()
         return rules.should_exit_idle(
             in_flight, idle_since, self.clock(), self.settings.idle_exit_s
         )
@@ -219,14 +226,25 @@ class Worker:
             worker_id=self.id, at=utcnow(), jobs_done=self.jobs_done, started_at=self.started_at
         )
 
-    def _goodbye(self) -> None:
+    def _goodbye(self, end_reason: str) -> None:
         """Say goodbye, with the reason if an error stopped this worker (not a dying
-        process: SystemExit, KeyboardInterrupt)."""
+        process: SystemExit, KeyboardInterrupt), and close its lasting record."""
         failure = _describe(self._fatal) if isinstance(self._fatal, Exception) else None
+        if self._fatal is not None:
+            end_reason = "failed" if failure is not None else "killed"
+        life = self.life.record(end_reason=end_reason)
+        try:
+            self.backends.launcher.record_life(life)
+        except Exception:
+            log.exception("worker %s: its life record not written", self.id)
         try:
             self.backends.launcher.goodbye(self.id, failure=failure)
         except Exception:
             log.exception("worker %s: goodbye not recorded", self.id)
+        fields = exit_fields(life)
+        log.info(
+            "worker %s exiting after %d jobs", self.id, life.jobs_served, extra={"fields": fields}
+        )
 
 
 def _describe(exc: BaseException) -> str:

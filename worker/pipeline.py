@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from cutout.backends import Backends
@@ -74,6 +75,15 @@ class Pipeline:
     def segmenter(self) -> Segmenter:
         """The model, once built (blocks until then); raises the start-up error if not."""
         return self._model.result()
+
+    def when_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the model's thread, or now) once the model is built."""
+
+        def built(model: Future[Segmenter]) -> None:
+            if model.exception() is None:
+                callback()
+
+        self._model.add_done_callback(built)
 
     def model_failure(self) -> BaseException | None:
         """The start-up error, once the build has failed; ``None`` while building or built."""

@@ -19,6 +19,7 @@ from cutout.cli.bench_ingest import bench_ingest
 from cutout.cli.bench_removebg import bench_removebg
 from cutout.cli.client import status, submit
 from cutout.cli.keys import keys
+from cutout.cli.report import report
 from cutout.cli.serve import ingest, up
 from cutout.errors import ConfigurationError
 from cutout.settings import Settings
@@ -44,7 +45,7 @@ def bench() -> None:
     """Benchmarks that print numbers and end with one JSON line."""
 
 
-for command in (up, ingest, submit, status, keys, backfill):
+for command in (up, ingest, submit, status, keys, backfill, report):
     cli.add_command(command)
 bench.add_command(bench_ingest, "ingest")
 bench.add_command(bench_backfill, "backfill")

@@ -6,7 +6,8 @@ the cloud client libraries.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from cutout.errors import ConfigurationError
 from cutout.settings import LauncherKind, Settings
@@ -14,6 +15,7 @@ from cutout.worker_processes import WorkerProcesses
 
 if TYPE_CHECKING:
     from cutout.backends import Backends
+    from cutout.gcp.launcher import Starter
 
 
 def open_gcp_backends(settings: Settings) -> Backends:
@@ -29,11 +31,10 @@ def open_gcp_backends(settings: Settings) -> Backends:
     try:
         from cutout.backends import Backends
         from cutout.gcp.clients import EmulatorHosts, connect
-        from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
         from cutout.gcp.firestore import FirestoreStatusStore
         from cutout.gcp.gcs import GcsBlobStore
         from cutout.gcp.keys import FirestoreKeyStore
-        from cutout.gcp.launcher import FirestoreLauncher, Starter
+        from cutout.gcp.launcher import FirestoreLauncher
         from cutout.gcp.objects import GcsObjectStore
         from cutout.gcp.pubsub import PubSubJobQueue
         from cutout.gcp.topology import Names, Policy, ensure_topology
@@ -61,13 +62,11 @@ def open_gcp_backends(settings: Settings) -> Backends:
         backlog=status.backlog,
         guard_every=settings.batch_guard_every,
     )
-    starter: Starter
-    if settings.launcher is LauncherKind.LOCAL:
-        starter = WorkerProcesses(settings)
-    else:
-        starter = CloudRunJob(job_name=worker_job_name(settings), jobs_client=clients.jobs)
     launcher = FirestoreLauncher(
-        clients.firestore, collection=settings.workers_collection, starter=starter
+        clients.firestore,
+        collection=settings.workers_collection,
+        starter=_starter(settings, clients.jobs),
+        keep_lives=timedelta(days=settings.job_ttl_days),
     )
     if emulators.pubsub:
         policy = Policy(settings.lease_s, settings.max_attempts, settings.retry_base_s)
@@ -76,6 +75,16 @@ def open_gcp_backends(settings: Settings) -> Backends:
         blobs.create_buckets()
     keys = FirestoreKeyStore(clients.firestore, collection=settings.keys_collection)
     return Backends(blobs, queue, status, launcher, keys, objects=GcsObjectStore(clients.storage))
+
+
+def _starter(settings: Settings, jobs_client: Any) -> Starter:
+    """Who starts workers: Cloud Run job executions, or local processes
+    (``CUTOUT_LAUNCHER=local``)."""
+    if settings.launcher is LauncherKind.LOCAL:
+        return WorkerProcesses(settings)
+    from cutout.gcp.cloudrun import CloudRunJob, worker_job_name
+
+    return CloudRunJob(job_name=worker_job_name(settings), jobs_client=jobs_client)
 
 
 def _check(settings: Settings) -> None:

@@ -16,9 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from cutout.gcp.errors import translated
-from cutout.settings import Settings
+from cutout.job import utcnow
+from cutout.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger(__name__)
+
+#: The setting that tells a worker when it was asked for (Settings.start_requested_at).
+REQUESTED_AT_ENV = f"{ENV_PREFIX}START_REQUESTED_AT"
 
 
 def worker_job_name(settings: Settings) -> str:
@@ -48,7 +52,15 @@ class CloudRunJob:
 
         request = run_v2.RunJobRequest(
             name=self._job_name,
-            overrides=run_v2.RunJobRequest.Overrides(task_count=count),
+            overrides=run_v2.RunJobRequest.Overrides(
+                task_count=count,
+                # when the start was asked for, so worker lives measure the launch time
+                container_overrides=[
+                    run_v2.RunJobRequest.Overrides.ContainerOverride(
+                        env=[run_v2.EnvVar(name=REQUESTED_AT_ENV, value=utcnow().isoformat())]
+                    )
+                ],
+            ),
         )
         if self._jobs is None:
             self._jobs = self._jobs_factory()

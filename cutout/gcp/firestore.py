@@ -166,6 +166,9 @@ class FirestoreStatusStore(StatusStore):
         ):
             if value is not None:
                 query = query.where(filter=FieldFilter(field, "==", value))
+        for bound, operator in ((where.since, ">="), (where.until, "<")):
+            if bound is not None:
+                query = query.where(filter=FieldFilter("created_at", operator, bound))
         descending = firestore.Query.DESCENDING
         query = query.order_by("created_at", direction=descending).order_by(
             FieldPath.document_id(), direction=descending

@@ -9,6 +9,9 @@ works reads and writes the same documents:
 - heartbeats: ``<workers collection>/<worker id>`` with ``expire_at`` for the
   collection's TTL policy; a goodbye adds ``gone_at``, which a late beat cannot remove,
   and, after a fatal error, ``failed_at`` and ``failure`` (what :meth:`failures` lists);
+- lives: ``<workers collection>_lives/<worker id>``, the worker's lasting record
+  (:class:`~cutout.worker_life.WorkerLife`), with ``expire_at`` ``job_ttl_days`` after
+  it started for that collection's TTL policy (Terraform declares it);
 - start records: one document ``<workers collection>_starts/scale`` holding the starts
   of the last window, read and rewritten in a transaction (:meth:`claim_starts`). One
   document, rewritten at most once per scaling decision, is well inside Firestore's
@@ -23,15 +26,20 @@ from typing import Any, Protocol
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
 
 from cutout.gcp.errors import translated
 from cutout.gcp.firestore import check_document_id
 from cutout.job import utcnow
 from cutout.ports import Launcher, StartRecord, WorkerBeat, WorkerFailure
+from cutout.ports.launcher import MAX_LIVES_LIMIT, check_lives_limit
+from cutout.worker_life import WorkerLife
 
 #: Heartbeat documents outlive their worker by this much, then the TTL policy drops them.
 BEAT_TTL = timedelta(days=1)
 STARTS_DOCUMENT = "scale"
+#: Worker lives live in the workers collection's name plus this.
+LIVES_SUFFIX = "_lives"
 #: A burst of uploads contends for the one start document; each loser retries.
 CLAIM_ATTEMPTS = 30
 
@@ -42,9 +50,18 @@ class Starter(Protocol):
 
 
 class FirestoreLauncher(Launcher):
-    def __init__(self, client: firestore.Client, *, collection: str, starter: Starter) -> None:
+    def __init__(
+        self,
+        client: firestore.Client,
+        *,
+        collection: str,
+        starter: Starter,
+        keep_lives: timedelta = timedelta(days=30),
+    ) -> None:
         self._db = client
         self._workers = client.collection(collection)
+        self._lives = client.collection(f"{collection}{LIVES_SUFFIX}")
+        self._keep_lives = keep_lives
         self._starts = client.collection(f"{collection}_starts").document(STARTS_DOCUMENT)
         self._starter = starter
 
@@ -75,6 +92,39 @@ class FirestoreLauncher(Launcher):
             document |= {"failed_at": now, "failure": failure}
         with translated(f"recording the goodbye of worker {worker_id}"):
             self._worker(worker_id).set(document, merge=True)
+
+    def record_life(self, life: WorkerLife) -> None:
+        document = {**life.model_dump(), "expire_at": life.started + self._keep_lives}
+        ref = self._lives.document(check_document_id(life.worker_id, "worker id"))
+        with translated(f"recording the life of worker {life.worker_id}"):
+            ref.set(document)
+
+    def lives(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
+    ) -> list[WorkerLife]:
+        """One range query on ``started`` (its automatic single-field index)."""
+        check_lives_limit(limit)
+        query = (
+            self._lives.where(filter=FieldFilter("started", ">=", since))
+            .where(filter=FieldFilter("started", "<", until))
+            .order_by("started")
+            .order_by(FieldPath.document_id())
+        )
+        if after is not None:
+            ref = self._lives.document(check_document_id(after.worker_id, "worker id"))
+            query = query.start_after({"started": after.started, FieldPath.document_id(): ref})
+        query = query.limit(limit)
+        with translated("listing worker lives"):
+            documents = [s.to_dict() or {} for s in query.stream()]
+        return [
+            WorkerLife.model_validate({k: v for k, v in d.items() if k != "expire_at"})
+            for d in documents
+        ]
 
     def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
         cutoff: datetime = utcnow() - timedelta(seconds=max_age_s)

@@ -7,8 +7,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from cutout.local.sqlite import Database
-from cutout.ports.launcher import Launcher, StartRecord, WorkerBeat, WorkerFailure
+from cutout.ports.launcher import (
+    MAX_LIVES_LIMIT,
+    Launcher,
+    StartRecord,
+    WorkerBeat,
+    WorkerFailure,
+    check_lives_limit,
+)
 from cutout.settings import Settings
+from cutout.worker_life import WorkerLife
 from cutout.worker_processes import WORKER_COMMAND, WorkerProcesses
 
 #: Rows of workers that said goodbye or went silent are dropped after this long.
@@ -32,7 +40,13 @@ CREATE TABLE IF NOT EXISTS worker_failures (
     at REAL NOT NULL,
     reason TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS worker_failures_at ON worker_failures (at)
+CREATE INDEX IF NOT EXISTS worker_failures_at ON worker_failures (at);
+CREATE TABLE IF NOT EXISTS worker_lives (
+    worker_id TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS worker_lives_started ON worker_lives (started, worker_id)
 """
 
 
@@ -45,6 +59,7 @@ class LocalLauncher(Launcher):
     def __init__(self, settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> None:
         self._processes = WorkerProcesses(settings, command)
         self._db = Database(settings.db_path, _SCHEMA)
+        self._keep_lives_s = settings.job_ttl_days * 86400.0
 
     def start(self, count: int) -> None:
         self._processes.start(count)
@@ -76,6 +91,38 @@ class LocalLauncher(Launcher):
                 )
             for table in ("workers", "worker_failures"):
                 conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - FORGET_AFTER_S,))
+
+    def record_life(self, life: WorkerLife) -> None:
+        """Upsert the record; records of workers started more than ``job_ttl_days`` ago
+        are dropped here (what Firestore's TTL does on GCP)."""
+        started = life.started.timestamp()
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO worker_lives (worker_id, started, doc) VALUES (?, ?, ?)",
+                (life.worker_id, started, life.model_dump_json()),
+            )
+            conn.execute(
+                "DELETE FROM worker_lives WHERE started < ?", (time.time() - self._keep_lives_s,)
+            )
+
+    def lives(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
+    ) -> list[WorkerLife]:
+        check_lives_limit(limit)
+        sql = "SELECT doc FROM worker_lives WHERE started >= ? AND started < ?"
+        params: list[object] = [since.timestamp(), until.timestamp()]
+        if after is not None:
+            sql += " AND (started > ? OR (started = ? AND worker_id > ?))"
+            params += [after.started.timestamp(), after.started.timestamp(), after.worker_id]
+        with self._db.read() as conn:
+            query = sql + " ORDER BY started, worker_id LIMIT ?"
+            rows = conn.execute(query, (*params, limit)).fetchall()
+        return [WorkerLife.model_validate_json(row["doc"]) for row in rows]
 
     def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
         with self._db.read() as conn:

@@ -117,6 +117,10 @@ class SqliteStatusStore(StatusStore):
         given = {f"{column} = ?": str(v) for column, v in filters.items() if v is not None}
         params: list[object] = list(given.values())
         conditions = list(given)
+        for bound, condition in ((where.since, "created_at >= ?"), (where.until, "created_at < ?")):
+            if bound is not None:
+                conditions.append(condition)
+                params.append(bound.timestamp())
         if after is not None:
             conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
             moment = after.created_at.timestamp()

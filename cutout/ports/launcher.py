@@ -7,6 +7,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cutout.worker_life import WorkerLife
+
+#: The most worker lives one :meth:`Launcher.lives` call returns (callers page on).
+MAX_LIVES_LIMIT = 1000
+
+
+def check_lives_limit(limit: int) -> None:
+    """:class:`ValueError` unless ``limit`` is 1 to :data:`MAX_LIVES_LIMIT`."""
+    if not 1 <= limit <= MAX_LIVES_LIMIT:
+        raise ValueError(f"limit must be 1 to {MAX_LIVES_LIMIT}, not {limit}")
+
 
 @dataclass(frozen=True)
 class WorkerBeat:
@@ -61,6 +72,25 @@ class Launcher(ABC):
     def failures(self, *, max_age_s: float) -> list[WorkerFailure]:
         """Workers that said goodbye with a failure in the last ``max_age_s`` seconds,
         newest first: what the scaler backs off from."""
+
+    @abstractmethod
+    def record_life(self, life: WorkerLife) -> None:
+        """Write the lasting record of a worker's life, replacing the one with its
+        ``worker_id`` (the worker rewrites it as it goes). It is kept as long as jobs
+        are: ``job_ttl_days`` after the worker started."""
+
+    @abstractmethod
+    def lives(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int = MAX_LIVES_LIMIT,
+        after: WorkerLife | None = None,
+    ) -> list[WorkerLife]:
+        """The records of workers started in ``[since, until)``, oldest first (ties:
+        ``worker_id``), at most ``limit`` (1 to :data:`MAX_LIVES_LIMIT`), strictly after
+        ``after`` in that order (the last record of the previous page)."""
 
     @abstractmethod
     def alive(self, *, max_age_s: float) -> list[WorkerBeat]:

@@ -23,11 +23,14 @@ MAX_FIND_LIMIT = 1000
 
 @dataclass(frozen=True)
 class JobFilter:
-    """What :meth:`StatusStore.find_page` matches: every given field must be equal."""
+    """What :meth:`StatusStore.find_page` matches: every given field must be equal, and
+    ``created_at`` must be in ``[since, until)`` (either bound may be open)."""
 
     state: JobState | None = None
     client_key: str | None = None
     batch_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pytest
 from cutout.backends import Backends
 from cutout.job import utcnow
 from cutout.ports import Launcher, StartRecord, WorkerBeat
+from cutout.worker_life import WorkerLife
 from tests.support.local_procs import ROOT, command
 
 from .conftest import Family
@@ -182,3 +183,44 @@ def test_a_goodbye_with_a_failure_is_listed_until_it_is_too_old(launcher: Launch
     assert launcher.alive(max_age_s=60) == []
     time.sleep(1.1)
     assert launcher.failures(max_age_s=1) == []
+
+
+def _life(worker_id: str, started_s_ago: float, **fields: object) -> WorkerLife:
+    started = utcnow().replace(microsecond=0) - timedelta(seconds=started_s_ago)
+    return WorkerLife(worker_id=worker_id, started=started, **fields)  # type: ignore[arg-type]
+
+
+def test_a_life_record_is_kept_and_rewritten(launcher: Launcher) -> None:
+    life = _life("w1", 60)
+    launcher.record_life(life)
+    ended = life.model_copy(
+        update={"ended": utcnow(), "busy_seconds": 12.5, "jobs_served": 4, "end_reason": "idle"}
+    )
+    launcher.record_life(ended)
+    [stored] = launcher.lives(life.started, utcnow() + timedelta(seconds=1))
+    assert (stored.worker_id, stored.busy_seconds, stored.jobs_served) == ("w1", 12.5, 4)
+    assert stored.end_reason == "idle" and stored.ended is not None
+    assert abs((stored.started - life.started).total_seconds()) < 0.01
+
+
+def test_lives_are_listed_by_start_in_a_window_oldest_first_and_bounded(
+    launcher: Launcher,
+) -> None:
+    for name, ago in [("old", 3600), ("b", 300), ("a", 200), ("new", 10)]:
+        launcher.record_life(_life(name, ago))
+    now = utcnow()
+    window = launcher.lives(now - timedelta(seconds=400), now - timedelta(seconds=60))
+    assert [w.worker_id for w in window] == ["b", "a"]
+    everyone = launcher.lives(now - timedelta(days=1), now + timedelta(seconds=1), limit=3)
+    assert [w.worker_id for w in everyone] == ["old", "b", "a"]
+    rest = launcher.lives(now - timedelta(days=1), now, after=everyone[-1])
+    assert [w.worker_id for w in rest] == ["new"]
+    tied = [everyone[0].model_copy(update={"worker_id": f"t{i}"}) for i in range(3)]
+    for w in tied:
+        launcher.record_life(w)
+    after_old = launcher.lives(now - timedelta(days=1), now, after=everyone[0], limit=2)
+    assert [w.worker_id for w in after_old] == ["t0", "t1"]  # same start: by worker id
+    after_t1 = launcher.lives(now - timedelta(days=1), now, after=after_old[1], limit=2)
+    assert [w.worker_id for w in after_t1] == ["t2", "b"]
+    with pytest.raises(ValueError):
+        launcher.lives(now - timedelta(days=1), now, limit=0)

@@ -331,6 +331,21 @@ def test_pages_visit_every_match_once_newest_first(status: StatusStore, make_job
     assert exact.next_cursor is None  # no empty last page when the limit fits exactly
 
 
+def test_a_time_window_pages_through_the_jobs_created_in_it(
+    status: StatusStore, make_job: MakeJob
+) -> None:
+    """``[since, until)`` on ``created_at``, paged, and combined with an equality filter."""
+    ages = [500, 400, 300, 200, 100]
+    jobs = [status.create(make_job(created_at=ago(age))) for age in ages]
+    where = JobFilter(since=jobs[1].created_at, until=jobs[4].created_at)
+    first = status.find_page(where, limit=2)
+    assert [j.id for j in first.jobs] == [jobs[3].id, jobs[2].id]
+    rest = status.find_page(where, limit=2, cursor=first.next_cursor)
+    assert [j.id for j in rest.jobs] == [jobs[1].id] and rest.next_cursor is None
+    queued = JobFilter(state=JobState.QUEUED, since=jobs[3].created_at)
+    assert [j.id for j in status.find_page(queued).jobs] == [jobs[4].id, jobs[3].id]
+
+
 def test_a_bad_cursor_is_invalid_input(status: StatusStore) -> None:
     for bad in ("not a cursor", "e30", "W10"):
         with pytest.raises(InvalidInput) as err:

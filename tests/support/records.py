@@ -112,3 +112,36 @@ def life(
         end_reason=reason,
         first_job=at(ready) if served else None,
     )
+
+
+def sample() -> tuple[list[Job], list[WorkerLife]]:
+    """A small mixed hour: a cold start, a warm job, a failure and a cache hit; one worker
+    that served them and one that served nothing."""
+    lives = [
+        life("a", started=0.0, ready=20.0, ended=400.0, busy=30.0, served=3, reason="idle"),
+        life("idle", started=100.0, ready=120.0, ended=300.0, reason="idle"),
+    ]
+    jobs = [
+        job(
+            queued=5.0,
+            started=21.0,
+            finished=30.0,
+            worker="a",
+            cold=True,
+            results={"color": 28.0},
+            priority=Priority.HIGH,
+            key="shop",
+        ),
+        job(queued=40.0, started=41.0, finished=50.0, worker="a", results={"color": 49.0}),
+        job(
+            queued=60.0,
+            started=61.0,
+            finished=62.0,
+            worker="a",
+            state=JobState.FAILED,
+            error="image_corrupt",
+            priority=Priority.BATCH,
+        ),
+        job(queued=70.0, finished=70.0, results={"color": None}, key="shop"),
+    ]
+    return jobs, lives

@@ -59,10 +59,28 @@ class CountingSegmenter(EllipseSegmenter):
 
 COUNT_LOG_VARIABLE = "TEST_SEGMENT_PASSES_LOG"
 SLOW_S = 3.0
+
+
+class FixedTimeSegmenter(EllipseSegmenter):
+    """A model with known times: :data:`FIXED_LOAD_S` to load, :data:`FIXED_BATCH_S` per
+    batch whatever its size (what the planner's reality check measures and replays)."""
+
+    def __init__(self, settings: object = None) -> None:
+        time.sleep(FIXED_LOAD_S)
+        super().__init__(settings)
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        time.sleep(FIXED_BATCH_S)
+        return super().segment(images)
+
+
+FIXED_LOAD_S = 1.5
+FIXED_BATCH_S = 0.5
 #: What :func:`child_env` registers in child processes.
 FOR_CHILDREN = {
     "test-ellipse": EllipseSegmenter,
     "test-slow": SlowSegmenter,
+    "test-fixed": FixedTimeSegmenter,
     "test-counting": CountingSegmenter,
 }
 _ROOT = Path(__file__).resolve().parents[2]

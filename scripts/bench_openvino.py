@@ -1,0 +1,99 @@
+"""OpenVINO against torch for the CPU path (issue 12): the batch-norm-folded InSPyReNet in
+base mode (1024²), calibrated random weights, a 12 MP photo, runs interleaved.
+
+Not part of the worker: OpenVINO is not a dependency. Run it with OpenVINO importable
+(``pip install --target DIR openvino==2026.4.1`` and ``PYTHONPATH=.:DIR``)::
+
+    python scripts/bench_openvino.py --runs 3
+
+Prints one JSON line: the one-time costs (calibration aside: convert, save, compile, and
+a compile from OpenVINO's model cache as a second start would do), each run's seconds
+end to end at 12 MP (resize, network, sigmoid, matte at 12 MP) for both, and the largest
+alpha difference in 1/255 at 1024² and at 12 MP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+from cutout.samples import photo_like
+from cutout.settings import Settings
+from worker.segmenters.inspyrenet import InSPyReNetSegmenter
+from worker.segmenters.random_weights import save_random_checkpoint
+
+
+def _timed_matte(segmenter: InSPyReNetSegmenter, rgb: np.ndarray) -> tuple[float, np.ndarray]:
+    started = time.perf_counter()
+    [matte] = segmenter.mattes([rgb])
+    alpha = matte.at(*rgb.shape[:2])
+    return time.perf_counter() - started, alpha
+
+
+@click.command()
+@click.option("--runs", type=click.IntRange(1, 5), default=3, show_default=True)
+def main(runs: int) -> None:
+    import openvino as ov
+
+    rgb = photo_like(4032, 3024, seed=3)
+    work = Path(tempfile.mkdtemp(prefix="cutout-ov-"))
+    weights = save_random_checkpoint(work / "base.pth", "base", [rgb])
+    settings = Settings(weights=str(weights), model_mode="base", device="cpu", data_dir=work)
+    torch_side = InSPyReNetSegmenter(settings)
+    ov_side = InSPyReNetSegmenter(settings)
+    report: dict[str, object] = {"load": [round(x, 2) for x in os.getloadavg()],
+                                 "torch_threads": torch.get_num_threads(),
+                                 "openvino": ov.__version__}  # fmt: skip
+    example = torch.zeros(1, 3, 1024, 1024)
+    mark = time.perf_counter()
+    with torch.inference_mode():
+        converted = ov.convert_model(torch_side._net, example_input=example)
+    report["convert_s"] = round(time.perf_counter() - mark, 2)
+    mark = time.perf_counter()
+    xml = work / "inspyrenet-base.xml"
+    ov.save_model(converted, xml)
+    report["save_s"] = round(time.perf_counter() - mark, 2)
+    report["ir_mb"] = round(xml.with_suffix(".bin").stat().st_size / 1e6, 1)
+    core = ov.Core()
+    core.set_property({"CACHE_DIR": str(work / "ov-cache")})
+    timings: dict[str, float] = {}
+    for stage in ("compile_first_s", "compile_cached_s"):
+        mark = time.perf_counter()
+        compiled = core.compile_model(core.read_model(xml), "CPU")
+        timings[stage] = round(time.perf_counter() - mark, 2)
+    report.update(timings)
+
+    def ov_logits(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(compiled(x.numpy())[0])
+
+    ov_side._net = ov_logits  # type: ignore[assignment]
+    seconds: dict[str, list[float]] = {"torch": [], "openvino": []}
+    alphas: dict[str, np.ndarray] = {}
+    for _ in range(runs):
+        for name, side in (("torch", torch_side), ("openvino", ov_side)):
+            took, alphas[name] = _timed_matte(side, rgb)
+            seconds[name].append(round(took, 2))
+            sys.stderr.write(f"{name} {took:.2f} s, load {os.getloadavg()[0]:.2f}\n")
+            sys.stderr.flush()
+    with torch.inference_mode():
+        x = torch_side._resize(rgb)
+        small = [s._probabilities(x.clone())[0, 0].numpy() for s in (torch_side, ov_side)]
+    report["seconds"] = seconds
+    report["alpha_max_diff_1024_of_255"] = round(float(np.abs(small[0] - small[1]).max()) * 255, 3)
+    diff = np.abs(alphas["torch"].astype(int) - alphas["openvino"].astype(int))
+    report["alpha_max_diff_12mp_levels"] = int(diff.max())
+    report["alpha_pixels_differing_12mp"] = int((diff > 0).sum())
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    click.echo(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
