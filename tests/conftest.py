@@ -13,6 +13,7 @@ from tests.support.pipeline import Pipeline, run_pipeline
 pytest_plugins = [
     "tests.support.emulators",
     "tests.support.model",
+    "tests.support.reality",
     "tests.support.redis_server",
     "tests.support.worker",
 ]

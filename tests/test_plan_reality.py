@@ -30,7 +30,7 @@ from tests.support.segmenters import child_env
 from worker.plan.command import command as plan
 from worker.plan.traffic import Arrival, write_trace
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reality]
 
 BURSTS, PER_BURST, BURST_S, GAP_S = 7, 16, 4.0, 22.0
 #: A start counts as on its way for START_WINDOW_S, even once its worker came and went:
