@@ -108,13 +108,15 @@ def set_value(page: Page, selector: str, value: str) -> None:
 
 
 def record_partials(page: Page) -> None:
-    """Note, each time a result appears, whether the status still says more are coming."""
+    """Note, each time a result appears, what is shown: the cards in order and the status."""
     page.evaluate(
         """() => { window.partials = [];
         new MutationObserver(() => {
           const ready = document.querySelectorAll('#results figure.ready').length;
           const pending = document.querySelectorAll('#results figure.pending').length;
-          window.partials.push({ready, pending});
+          const order = [...document.querySelectorAll('#results figure')].map(f => f.className);
+          const status = document.getElementById('status').textContent;
+          window.partials.push({ready, pending, order, status});
         }).observe(document.getElementById('results'), {childList: true, subtree: true}); }"""
     )
 
@@ -252,6 +254,11 @@ def test_a_large_photo_goes_direct_with_progress_and_results_before_done(
         "Network.emulateNetworkConditions",
         {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 500_000},
     )
+    page.evaluate(
+        """() => document.getElementById('status').addEventListener('focus', e => {
+          window.statusFocus = {top: e.target.getBoundingClientRect().top, height: innerHeight};
+        }, {once: true})"""
+    )
     page.click("#submit")
     page.wait_for_selector("#results figure.ready", timeout=240_000)
     screenshot(page, f"page-{viewport}-running.png", tmp_path)
@@ -261,9 +268,32 @@ def test_a_large_photo_goes_direct_with_progress_and_results_before_done(
     assert progress and progress[-1] == 1.0 and min(progress) < 1.0, progress
     partials = page.evaluate("window.partials")
     assert any(p["ready"] >= 1 and p["pending"] >= 1 for p in partials), partials
+    for shown in (p for p in partials if p["pending"] and " of " in p["status"]):
+        # The count says what is on screen, and no waiting card sits above a ready one.
+        assert int(shown["status"].split(" of ")[0]) == shown["ready"], shown
+        assert "pending" not in shown["order"][: shown["ready"]], shown
+    # Pressing Remove background brought the status (below the long form) into view, focused.
+    focus = page.evaluate("window.statusFocus")
+    assert focus and 0 <= focus["top"] < focus["height"] / 2, focus
 
 
 # ---- warm on intent ---------------------------------------------------------------------
+
+
+def test_sliders_start_at_their_schema_defaults(page: Page) -> None:
+    shown = page.evaluate(
+        """async () => (await (await fetch('/v1/effects')).json()).effects.flatMap(e =>
+          Object.entries(e.params.properties || {}).map(([name, schema]) => {
+            const input = document.getElementById(`p-${e.name}-${name}`);
+            return input && input.type === 'range'
+              ? {id: input.id, default: schema.default, value: Number(input.value),
+                 output: input.parentElement.querySelector('output').value} : null;
+          }).filter(Boolean))"""
+    )
+    assert len(shown) >= 8, shown
+    for slider in shown:
+        assert slider["value"] == slider["default"], slider
+        assert float(slider["output"]) == slider["default"], slider
 
 
 def test_warm_is_called_once_per_window(
