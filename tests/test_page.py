@@ -71,8 +71,12 @@ def new_context(browser: Browser, playwright: Playwright, viewport: str) -> Brow
     return browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
 
 
-def open_page(context: BrowserContext, stack: Pipeline) -> Page:
+def open_page(context: BrowserContext, stack: Pipeline, arm_file_chooser: bool = False) -> Page:
+    """Open the page; `arm_file_chooser` turns Chromium's file-chooser interception on before
+    the page loads, since arming it at the key press races the press (puppeteer#6040)."""
     page = context.new_page()
+    if arm_file_chooser:
+        page.on("filechooser", lambda chooser: None)
     page.goto(stack.url)
     page.wait_for_selector("form[data-ready=true]")
     return page
@@ -415,7 +419,7 @@ def test_keyboard_only_upload_and_download(
 ) -> None:
     context = new_context(browser, playwright, "desktop")
     try:
-        page = open_page(context, stack)
+        page = open_page(context, stack, arm_file_chooser=True)
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == "drop"
         with page.expect_file_chooser() as chooser:
