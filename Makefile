@@ -6,17 +6,13 @@ STAMP := $(VENV)/.installed
 # cutout.js's dev tools (typescript for the type check, axe-core for the page's check).
 NPM_STAMP := clients/node_modules/.installed
 
-.PHONY: up test test-reality test-fast test-gcp check-infra lint bench-ingest system-deps infra-tools clean
+.PHONY: up test test-fast test-gcp check-infra lint bench-ingest system-deps infra-tools clean
 
 up: $(STAMP)
 	$(BIN)/cutout up
 
 test: $(STAMP) system-deps infra-tools $(NPM_STAMP)
 	$(BIN)/python -m pytest
-
-# The planner's reality check (tests/support/reality.py says why it is not in `make test`).
-test-reality: $(STAMP)
-	$(BIN)/python -m pytest --reality tests/test_plan_reality.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not emulator"

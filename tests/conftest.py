@@ -13,7 +13,6 @@ from tests.support.pipeline import Pipeline, run_pipeline
 pytest_plugins = [
     "tests.support.emulators",
     "tests.support.model",
-    "tests.support.reality",
     "tests.support.redis_server",
     "tests.support.worker",
 ]

@@ -5,6 +5,7 @@ parameters are learnt from records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.support.records import T0, job, life
 from worker import rules
 from worker.plan.command import command
 from worker.plan.legacy import MEASURED
-from worker.plan.measure import service_fit, startup_samples
+from worker.plan.measure import measured_fleet, service_fit, startup_samples
 from worker.plan.runs import legacy, simulate, sweep
 from worker.plan.sim import Fleet, Simulation, Startup
 from worker.plan.traffic import Arrival, Burst, Traffic, read_trace, write_trace
@@ -45,6 +46,19 @@ def test_the_workers_follow_the_real_idle_rule(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(rules, "should_exit_idle", lambda *args: False)
     run = Simulation(FLEET, arrivals, 0).run()
     assert len(run.workers) == 1 and run.workers[0].ended is None
+
+
+def test_a_batch_is_prepared_then_waits_for_the_model_then_renders_job_after_job() -> None:
+    """As worker/batch.py runs it: decode (overlapping the model load), the device, then
+    each job rendered in turn."""
+    fleet = dataclasses.replace(FLEET, startup=Startup((10.0,), (2.0,)), prepare_s=0.5)
+    fleet = dataclasses.replace(fleet, render_s=0.25)
+    run = Simulation(fleet, [Arrival(0.0), Arrival(0.0)], 0).run()
+    # started 10, ready 12 (the 0.5 s of decoding hides in the load), device 1 + 2 x 0.5
+    assert [j.finished for j in run.jobs] == [pytest.approx(14.25), pytest.approx(14.5)]
+    late = Simulation(fleet, [Arrival(0.0), Arrival(20.0)], 0).run()
+    # warm: a lone job waits the batch window for company, then no model load
+    assert late.jobs[1].finished == pytest.approx(20.0 + fleet.batch_wait_s + 0.5 + 1.5 + 0.25)
 
 
 def test_scaling_follows_the_policy_and_its_cap() -> None:
@@ -127,13 +141,21 @@ def test_start_up_and_service_are_learnt_from_records() -> None:
     lives = [life("a", started=10.0, ready=12.5), life("b", started=100.0, ready=103.5)]
     jobs = [job(queued=8.0), job(queued=99.0)]
     for size, took in [(1, 1.5), (2, 2.0), (4, 3.0)]:
-        warm = job(queued=0.0, started=50.0, finished=50.0 + took, worker="a")
-        warm.timings.stages["batch_size"] = size
+        # Claimed → finished includes waiting for another batch's turn on the device:
+        # the fit must use the device time (``segment``), not that.
+        warm = job(queued=0.0, started=50.0, finished=60.0 + took, worker="a")
+        stages = {"batch_size": size, "segment": took, "fetch": 0.1, "decode": 0.2}
+        warm.timings.stages.update(stages, render=0.25 * size)
         jobs.append(warm)
     startup = startup_samples(jobs, lives)
     assert startup.ready_s == (2.5, 3.5) and startup.launch_s == (1.5,)
     base, per_image = service_fit(jobs)
     assert base == pytest.approx(1.0) and per_image == pytest.approx(0.5)
+    fleet = measured_fleet(FLEET, jobs, lives)
+    assert fleet.prepare_s == pytest.approx(0.3)  # fetch + decode (no preview recorded)
+    assert fleet.render_s == pytest.approx(0.25 * 7 / 3)
+    with pytest.raises(InvalidInput, match="no segmented job"):
+        service_fit(jobs[:2])
 
 
 def test_a_recorded_start_request_beats_the_estimate() -> None:

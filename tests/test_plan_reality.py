@@ -4,7 +4,7 @@ generated trace of 7 bursts of 16 jobs (112 jobs; each burst after the workers h
 exited, so each starts workers cold); ``cutout report`` summarises it; ``cutout plan``
 replays the same trace with the start-up and service times measured in that run. The
 simulated P95 (submitted → done) must be within 25% of the real one, and the visible
-cold starts within 25% or ±1. CI time: about 4 minutes (the trace lasts about 3).
+cold starts within 25% or ±1. CI time: about 3 minutes (the trace lasts 2.8).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tests.support.segmenters import child_env
 from worker.plan.command import command as plan
 from worker.plan.traffic import Arrival, write_trace
 
-pytestmark = [pytest.mark.slow, pytest.mark.reality]
+pytestmark = pytest.mark.slow
 
 BURSTS, PER_BURST, BURST_S, GAP_S = 7, 16, 4.0, 22.0
 #: A start counts as on its way for START_WINDOW_S, even once its worker came and went:

@@ -204,13 +204,14 @@ class BatchRunner:
     def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
         assert item.rgb is not None
+        mark = time.perf_counter()
         try:
             rendered = self.pipeline.renderer.render(job, item.rgb, alpha)
         except Exception as exc:
             self._handle(item, exc, leases, "rendering")
             return 0
         item.rgb = None
-        stages = {**item.stages, **rendered.stages}
+        stages = {**item.stages, **rendered.stages, "render": since(mark)}
         segmenter = self.pipeline.segmenter()
         try:
             finished = deliver_and_finish(

@@ -93,7 +93,7 @@ def _fleet(
         startup = dataclasses.replace(startup, ready_s=_floats(given["ready_s"]))
     changes = {
         k: given[k]
-        for k in ("service_base_s", "service_per_image_s", *_FLEET)
+        for k in ("service_base_s", "service_per_image_s", "prepare_s", "render_s", *_FLEET)
         if given.get(k) is not None
     }
     return dataclasses.replace(fleet, startup=startup, **changes)
@@ -149,6 +149,8 @@ def _legacy_table(result: dict[str, Any]) -> str:
 @click.option("--ready-s", help="process → model ready, seconds (comma: samples)")
 @click.option("--service-base-s", type=float, help="device seconds per batch")
 @click.option("--service-per-image-s", type=float, help="device seconds per photo in it")
+@click.option("--prepare-s", type=float, help="seconds to fetch and decode a batch's photos")
+@click.option("--render-s", type=float, help="seconds to render one job after the device")
 @click.option("--idle-exit-s", type=float)
 @click.option("--max-workers", type=int)
 @click.option("--batch-size", type=int)

@@ -6,11 +6,13 @@ every job and warm call and on the periodic backlog check; each worker runs the 
 order.
 
 What is modelled: a started worker becomes alive (counted by the scaler) after its
-launch time and ready (model loaded) a load time later; batches it pulled before then
-wait for the model. Up to ``depth`` batches are in flight; the device runs one at a time
-for ``service(batch size)`` seconds; jobs are claimed when pulled and finished when their
-batch leaves the device. What is not: failures and retries, the heartbeat's lag (alive
-means started and not exited), and CPU stages overlapping the device.
+launch time and ready (model loaded) a load time later. Up to ``depth`` batches are in
+flight, each as :mod:`worker.batch` runs it: its photos fetched and decoded together
+(``prepare_s``), then the model (batches pulled before it is ready wait for it), then the
+device, one batch at a time, for ``service(batch size)`` seconds, then each job rendered
+in turn (``render_s``) and finished, while the next batch may use the device. Jobs are
+claimed when pulled. What is not: failures and retries, the heartbeat's lag (alive means
+started and not exited), and the CPU contention between two batches' CPU stages.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class Fleet:
     startup: Startup
     service_base_s: float
     service_per_image_s: float
+    prepare_s: float = 0.0
+    render_s: float = 0.0
     idle_exit_s: float = 60.0
     max_workers: int = 4
     batch_size: int = 4
@@ -225,13 +229,15 @@ class Simulation:
         worker.record.first_job = worker.record.first_job or self.env.now
 
     def _batch(self, worker: _Worker, batch: list[SimJob]) -> Generator[Any, Any, None]:
-        env = self.env
+        env, f = self.env, self.fleet
+        yield env.timeout(f.prepare_s)
         if env.now < worker.ready_at:
             yield env.timeout(worker.ready_at - env.now)  # the model is still loading
         with worker.device.request() as turn:
             yield turn
-            yield env.timeout(self.fleet.service_s(len(batch)))
+            yield env.timeout(f.service_s(len(batch)))
         for job in batch:
+            yield env.timeout(f.render_s)
             job.finished = env.now
         worker.record.jobs_served += len(batch)
         worker.in_flight -= 1
