@@ -57,8 +57,8 @@ def test_a_batch_is_prepared_then_waits_for_the_model_then_renders_job_after_job
     # started 10, ready 12 (the 0.5 s of decoding hides in the load), device 1 + 2 x 0.5
     assert [j.finished for j in run.jobs] == [pytest.approx(14.25), pytest.approx(14.5)]
     late = Simulation(fleet, [Arrival(0.0), Arrival(20.0)], 0).run()
-    # warm: a lone job waits the batch window for company, then no model load
-    assert late.jobs[1].finished == pytest.approx(20.0 + fleet.batch_wait_s + 0.5 + 1.5 + 0.25)
+    # warm and idle: a lone job goes at once (no batch window), and no model load
+    assert late.jobs[1].finished == pytest.approx(20.0 + 0.5 + 1.5 + 0.25)
 
 
 def test_scaling_follows_the_policy_and_its_cap() -> None:

@@ -9,13 +9,20 @@ from worker import rules
 
 
 def test_an_empty_pull_is_not_topped_up() -> None:
-    assert rules.fill_wait(0, 4, first_at=0, now=0, batch_wait_s=1, stopping=False) is None
+    assert (
+        rules.fill_wait(0, 4, first_at=0, now=0, batch_wait_s=1, stopping=False, would_wait=True)
+        is None
+    )
 
 
 def test_a_partial_batch_waits_out_what_is_left_of_the_batch_wait() -> None:
-    wait = rules.fill_wait(1, 4, first_at=10.0, now=10.0, batch_wait_s=0.2, stopping=False)
+    wait = rules.fill_wait(
+        1, 4, first_at=10.0, now=10.0, batch_wait_s=0.2, stopping=False, would_wait=True
+    )
     assert wait == pytest.approx(0.2)
-    left = rules.fill_wait(3, 4, first_at=10.0, now=10.15, batch_wait_s=0.2, stopping=False)
+    left = rules.fill_wait(
+        3, 4, first_at=10.0, now=10.15, batch_wait_s=0.2, stopping=False, would_wait=True
+    )
     assert left == pytest.approx(0.05)
 
 
@@ -32,10 +39,24 @@ def test_a_partial_batch_waits_out_what_is_left_of_the_batch_wait() -> None:
 def test_a_batch_stops_filling(have: int, now: float, batch_wait_s: float, stopping: bool) -> None:
     assert (
         rules.fill_wait(
-            have, 4, first_at=10.0, now=now, batch_wait_s=batch_wait_s, stopping=stopping
+            have,
+            4,
+            first_at=10.0,
+            now=now,
+            batch_wait_s=batch_wait_s,
+            stopping=stopping,
+            would_wait=True,
         )
         is None
     )
+
+
+def test_a_lone_job_on_a_ready_idle_worker_goes_at_once() -> None:
+    """Topping up pays only while the batch would wait anyway (the device busy with
+    another batch, or the model loading); otherwise it only delays the job in hand."""
+    fill = {"first_at": 10.0, "now": 10.0, "batch_wait_s": 0.2, "stopping": False}
+    assert rules.fill_wait(1, 4, **fill, would_wait=False) is None
+    assert rules.fill_wait(1, 4, **fill, would_wait=True) == pytest.approx(0.2)
 
 
 def test_idle_time_counts_from_the_last_batch_and_not_while_one_is_in_flight() -> None:

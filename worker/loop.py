@@ -98,7 +98,7 @@ class Worker:
                 self._guarded(self._drain_dead_letters)
                 if not slots.acquire(timeout=s.poll_s):
                     continue  # every batch slot still busy
-                messages = self._guarded(self._pull) or []
+                messages = self._guarded(self._pull, pipeline) or []
                 if not messages:
                     slots.release()
                     if self._should_exit_idle():
@@ -147,7 +147,7 @@ class Worker:
         retry = Retry.from_settings(s)
         drain_dead_letters(self.backends, max_messages=s.batch_size, retry=retry, worker_id=self.id)
 
-    def _pull(self) -> list[Message]:
+    def _pull(self, pipeline: Pipeline) -> list[Message]:
         s = self.settings
         queue = self.backends.queue
         if self.stopping.is_set():  # a batch just stopped the worker
@@ -162,6 +162,7 @@ class Worker:
                 now=self.clock(),
                 batch_wait_s=s.batch_wait_ms / 1000,
                 stopping=self.stopping.is_set(),
+                would_wait=self.life.idle_state()[0] > 0 or not pipeline.is_ready(),
             )
         ) is not None:
             messages += queue.pull(s.batch_size - len(messages), wait_s=wait)

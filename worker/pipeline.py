@@ -85,6 +85,10 @@ class Pipeline:
 
         self._model.add_done_callback(built)
 
+    def is_ready(self) -> bool:
+        """Whether the model is built (a failed build is not ready)."""
+        return self._model.done() and self._model.exception() is None
+
     def model_failure(self) -> BaseException | None:
         """The start-up error, once the build has failed; ``None`` while building or built."""
         return self._model.exception() if self._model.done() else None

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 
 def fill_wait(
-    have: int, batch_size: int, *, first_at: float, now: float, batch_wait_s: float, stopping: bool
+    have: int,
+    batch_size: int,
+    *,
+    first_at: float,
+    now: float,
+    batch_wait_s: float,
+    stopping: bool,
+    would_wait: bool,
 ) -> float | None:
     """How long to wait for more messages to top up a batch, or ``None`` to stop filling.
 
     A batch is topped up only once it has a first message (an empty pull is an idle
     poll, not a batch), until it is full, for at most ``batch_wait_s`` after that first
-    message arrived at ``first_at``, and never while the worker is stopping."""
-    if have == 0 or have >= batch_size or stopping:
+    message arrived at ``first_at``, never while the worker is stopping, and only while
+    the batch ``would_wait`` anyway (another batch holds the device, or the model is still
+    loading): a ready, idle worker starts a lone job at once, since waiting for company
+    would only delay the phone waiting for that one photo."""
+    if have == 0 or have >= batch_size or stopping or not would_wait:
         return None
     left = first_at + batch_wait_s - now
     return left if left > 0 else None

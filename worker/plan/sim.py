@@ -175,7 +175,7 @@ class Simulation:
             if worker.in_flight >= f.depth:
                 yield env.timeout(f.poll_s)  # every batch slot still busy
                 continue
-            batch = yield from self._pull()
+            batch = yield from self._pull(worker)
             if not batch:
                 idle_since = worker.idle_since
                 if rules.should_exit_idle(worker.in_flight, idle_since, env.now, f.idle_exit_s):
@@ -186,7 +186,7 @@ class Simulation:
         self._alive.remove(worker)
         record.ended, record.end_reason = env.now, "idle"
 
-    def _pull(self) -> Generator[Any, Any, list[SimJob]]:
+    def _pull(self, worker: _Worker) -> Generator[Any, Any, list[SimJob]]:
         """``queue.pull(batch_size, wait_s=poll_s)``, then topped up by the fill rule."""
         f, env = self.fleet, self.env
         batch = yield from self._take(f.batch_size, wait_s=f.poll_s)
@@ -199,6 +199,7 @@ class Simulation:
                 now=env.now,
                 batch_wait_s=f.batch_wait_s,
                 stopping=False,
+                would_wait=worker.in_flight > 0 or env.now < worker.ready_at,
             )
         ) is not None:
             batch += yield from self._take(f.batch_size - len(batch), wait_s=wait)
