@@ -36,8 +36,8 @@ from tests.support.icc import display_p3_profile
 from tests.support.render import render
 from tests.support.ssim import ssim
 from worker.decode import decode_image
-from worker.render import shrink_to
 from worker.segmenters.base import ArrayMatte
+from worker.shrink import shrink_to
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Only ``crop`` needs a parameter here: an output size, which the display scales.
@@ -253,19 +253,26 @@ def test_an_srgb_profile_leaves_the_pixels_alone() -> None:
     np.testing.assert_array_equal(decode_image(buffer.getvalue(), max_pixels=10**6), pixels)
 
 
-def test_the_display_estimates_foreground_colours_at_half_size() -> None:
-    """Opaque pixels keep the photo's colours, alpha is untouched, and the soft edge's
-    colours stay close to the full-size estimate's."""
+def test_the_display_estimates_foreground_colours_at_reduced_size() -> None:
+    """At the display's own size: opaque pixels keep the photo's colours, alpha is
+    untouched, and the soft edge's colours stay close to the full-size estimate's."""
     from tests.support.segmenters import ellipse_alpha
     from worker.compose import compose_cutout
+    from worker.render import DISPLAY_FOREGROUND_SCALE
 
-    rgb = photo_like(320, 240)
-    alpha = ellipse_alpha(240, 320)
+    rgb = photo_like(1600, 1200)
+    alpha = ellipse_alpha(1200, 1600)
     full = compose_cutout(rgb, alpha, estimate_foreground=True, device="cpu")
-    half = compose_cutout(rgb, alpha, estimate_foreground=True, device="cpu", foreground_scale=0.5)
-    np.testing.assert_array_equal(half[..., 3], alpha)
+    reduced = compose_cutout(
+        rgb,
+        alpha,
+        estimate_foreground=True,
+        device="cpu",
+        foreground_scale=DISPLAY_FOREGROUND_SCALE,
+    )
+    np.testing.assert_array_equal(reduced[..., 3], alpha)
     opaque = alpha == 255
-    np.testing.assert_array_equal(half[opaque, :3], rgb[opaque])
+    np.testing.assert_array_equal(reduced[opaque, :3], rgb[opaque])
     edge = (alpha > 25) & (alpha < 230)
-    difference = np.abs(half[edge, :3].astype(int) - full[edge, :3].astype(int))
+    difference = np.abs(reduced[edge, :3].astype(int) - full[edge, :3].astype(int))
     assert difference.mean() < 8

@@ -8,7 +8,9 @@ Two parts, both printed, then one JSON line:
   rendition stored and recorded → full rendition stored, with the display rendition's
   non-model work (resize, matte at display size, compose, effects, encode, store) as
   wall and process CPU seconds, for ``color`` alone and for the four artistic looks in
-  one job;
+  one job, each run twice on fresh stores: the second (a worker's steady state) is
+  reported against its budget, the first (which pays the process's one-time costs:
+  imports, first allocations, thread pools) beside it;
 - **stack** (:func:`measure_stack`): ``cutout up`` on a free port with a fresh data
   directory; a 12 MP photo submitted over HTTP to the cold stack (the job starts the
   worker) and then to the warm one, polled every 20 ms: submit → display rendition,
@@ -51,6 +53,9 @@ from worker.segmenters.base import build_segmenter
 POLL_S = 0.02
 #: What submit → display may take beyond the segmenter (and, cold, the worker's start).
 DISPLAY_SLACK_S = 0.5
+#: The display rendition's non-model CPU seconds per 12 MP photo: ``color`` alone, and the
+#: four artistic looks in one job.
+COLOR_CPU_S, ARTISTIC_CPU_S = 0.3, 0.6
 #: The stack's anonymous request quota: polling every 20 ms is 3000 requests a minute,
 #: which the default (120) answers with 429 after a few seconds.
 POLLS_PER_MINUTE = 10_000
@@ -160,16 +165,23 @@ def command(settings: Settings, segmenter: str, width: int, height: int, stack: 
                f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f}")  # fmt: skip
     report: dict[str, Any] = {"segmenter": segmenter, "load": round(load[0], 2), "worker": []}
     with tempfile.TemporaryDirectory(prefix="cutout-latency-") as tmp:
-        local = settings.with_overrides(data_dir=Path(tmp) / "worker")
-        built = build_segmenter(local)
-        for names in (("color",), ARTISTIC):
-            measured = measure_worker(local, built, photos[0], names)
-            report["worker"].append(measured)
-            click.echo(f"  worker {'+'.join(names)}: display after {measured['to_display_s']} s "
-                       f"(display work {measured['display_work_s']} s wall, "
-                       f"{measured['display_cpu_s']} s CPU), full after "
-                       f"{measured['to_full_s']} s; {measured['display_bytes']} / "
-                       f"{measured['full_bytes']} bytes")  # fmt: skip
+        built = build_segmenter(settings.with_overrides(data_dir=Path(tmp) / "worker"))
+        for names, cpu_budget in ((("color",), COLOR_CPU_S), (ARTISTIC, ARTISTIC_CPU_S)):
+            # each run on its own stores, else the second finds the first one's results
+            first, steady = (
+                measure_worker(settings.with_overrides(data_dir=Path(tmp) / f"w{i}-{len(names)}"),
+                               built, photos[0], names)
+                for i in range(2)
+            )  # fmt: skip
+            steady["first_display_cpu_s"] = first["display_cpu_s"]
+            report["worker"].append(steady)
+            verdict = "met" if steady["display_cpu_s"] <= cpu_budget else "NOT met"
+            click.echo(f"  worker {'+'.join(names)}: display after {steady['to_display_s']} s "
+                       f"(display work {steady['display_work_s']} s wall, "
+                       f"{steady['display_cpu_s']} s CPU, budget {cpu_budget} s: {verdict}; "
+                       f"the process's first such job {first['display_cpu_s']} s CPU), full "
+                       f"after {steady['to_full_s']} s; {steady['display_bytes']} / "
+                       f"{steady['full_bytes']} bytes")  # fmt: skip
         if stack:
             report["stack"] = measure_stack(settings, photos, Path(tmp))
             for run in report["stack"]:
