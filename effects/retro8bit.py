@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from effects._image import check_rgba, fit, full_pixels
+from effects._image import check_rgba, full_pixels
 from effects._oklab import lookup, palette_table
 from effects._params import PERMILLE, Params, hex_to_rgb
 from effects.context import EffectContext
@@ -78,9 +78,12 @@ def apply(rgba: np.ndarray, params: Retro8BitParams, ctx: EffectContext) -> np.n
         index[chosen] = _expand(lookup(table, rgb), size)[chosen]
         opaque[chosen] = _expand(cover >= 0.5, size)[chosen]
     small = np.dstack([palette[index], np.where(opaque, 255, 0).astype(np.uint8)])
-    cell = math.ceil(fine)  # blocks drawn at whole pixels, then fitted to the cell size
-    big = cv2.resize(small, (cols * cell, rows * cell), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(fit(big, out_w, out_h)[:h, :w])
+    # Whole-pixel cells (the full rendition) are copied; cells of a fractional pitch (a
+    # smaller rendition) get each pixel's share of the cells it covers: OpenCV's area
+    # mode when enlarging, what drawing them finer and area-averaging would give.
+    enlarge = cv2.INTER_NEAREST if fine == int(fine) else cv2.INTER_AREA
+    big = cv2.resize(small, (out_w, out_h), interpolation=enlarge)
+    return np.ascontiguousarray(big[:h, :w])
 
 
 def _levels(weighted: np.ndarray) -> np.ndarray:
