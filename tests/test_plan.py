@@ -166,3 +166,10 @@ def test_a_recorded_start_request_beats_the_estimate() -> None:
     )
     jobs = [job(queued=4.0), job(queued=9.5)]  # the estimate would say 0.5 s
     assert startup_samples(jobs, [asked]).launch_s == (6.0,)
+
+
+@pytest.mark.parametrize("option", ["--service-base-s", "--render-s", "--prepare-s"])
+def test_a_negative_duration_is_refused_by_name(option: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, url_secret="x")
+    result = CliRunner().invoke(command, [option, "-1", "--hours", "1"], obj=settings)
+    assert result.exit_code == 2 and option in result.output, result.output

@@ -136,6 +136,11 @@ def _legacy_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Every duration option: a negative one would run the simulation backwards (simpy refuses
+#: a negative delay, and a negative service time would silently shorten the others).
+SECONDS = click.FloatRange(min=0)
+
+
 @click.command()
 @click.option("--scenario", type=click.Choice(["legacy"]), help="a built-in scenario")
 @click.option("--rate", "rates", multiple=True, help="TIER=JOBS_PER_HOUR (repeat)")
@@ -143,20 +148,20 @@ def _legacy_table(result: dict[str, Any]) -> str:
 @click.option("--profile", help="24 comma-separated hourly multipliers, hour 0 first")
 @click.option("--burst", "bursts", multiple=True, help="START_H:MINUTES:FACTOR (repeat)")
 @click.option("--warm-share", type=float, default=0.0, help="share of jobs warmed ahead")
-@click.option("--warm-lead-s", type=float, default=20.0, show_default=True)
+@click.option("--warm-lead-s", type=SECONDS, default=20.0, show_default=True)
 @click.option("--trace", type=click.Path(exists=True, path_type=Path), help="CSV to replay")
 @click.option("--launch-s", help="start request → process, seconds (comma: samples)")
 @click.option("--ready-s", help="process → model ready, seconds (comma: samples)")
-@click.option("--service-base-s", type=float, help="device seconds per batch")
-@click.option("--service-per-image-s", type=float, help="device seconds per photo in it")
-@click.option("--prepare-s", type=float, help="seconds to fetch and decode a batch's photos")
-@click.option("--render-s", type=float, help="seconds to render one job after the device")
-@click.option("--idle-exit-s", type=float)
+@click.option("--service-base-s", type=SECONDS, help="device seconds per batch")
+@click.option("--service-per-image-s", type=SECONDS, help="device seconds per photo in it")
+@click.option("--prepare-s", type=SECONDS, help="seconds to fetch and decode a batch's photos")
+@click.option("--render-s", type=SECONDS, help="seconds to render one job after the device")
+@click.option("--idle-exit-s", type=SECONDS)
 @click.option("--max-workers", type=int)
 @click.option("--batch-size", type=int)
 @click.option("--jobs-per-worker", type=int)
-@click.option("--batch-wait-s", type=float)
-@click.option("--start-window-s", type=float, help="how long a start counts as on its way")
+@click.option("--batch-wait-s", type=SECONDS)
+@click.option("--start-window-s", type=SECONDS, help="how long a start counts as on its way")
 @click.option("--measured-since", help="learn start-up and service times from the records")
 @click.option("--measured-until", help="end of that window [default: now]")
 @click.option("--seeds", type=click.IntRange(min=1), help="[100 for legacy, else 20]")
