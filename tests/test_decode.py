@@ -6,11 +6,14 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms, ImageOps
 
+from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput
 from cutout.samples import jpeg_bytes, photo_like
-from worker.decode import decode_image
+from tests.support.icc import display_p3_profile
+from worker import decode
+from worker.decode import decode_image, to_srgb
 
 LIMIT = 50_000_000
 
@@ -88,3 +91,84 @@ def test_corrupt_pixel_data_fails_with_a_code() -> None:
     with pytest.raises(InvalidInput) as caught:
         decode_image(bytes(data), max_pixels=LIMIT)
     assert caught.value.code in ("image_truncated", "image_corrupt")
+
+
+# -- the fast path for plain JPEGs (simplejpeg) must match Pillow's, pixel for pixel ------
+
+
+def pillow_reference(data: bytes) -> np.ndarray:
+    """What Pillow makes of a JPEG: upright (exif_transpose), in sRGB, 8-bit RGB."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    return np.asarray(to_srgb(image).convert("RGB"))
+
+
+@pytest.fixture
+def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the JPEGs simplejpeg decoded for decode_image."""
+    calls: list[int] = []
+    real = decode.simplejpeg.decode_jpeg
+
+    def counted(data: bytes, **options: object) -> np.ndarray:
+        calls.append(len(data))
+        return real(data, **options)
+
+    monkeypatch.setattr(decode.simplejpeg, "decode_jpeg", counted)
+    return calls
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_plain_jpeg_fast_path_equals_pillow_in_every_orientation(
+    orientation: int, fast_calls: list[int]
+) -> None:
+    marked = photo_like(120, 80, seed=orientation)
+    marked[:10, :30] = (255, 0, 0)  # an asymmetric mark, so every flip shows
+    data = jpeg_bytes(marked, orientation=orientation)
+    rgb = decode_image(data, max_pixels=LIMIT)
+    assert fast_calls == [len(data)]
+    np.testing.assert_array_equal(rgb, pillow_reference(data))
+    assert rgb.flags.c_contiguous and rgb.dtype == np.uint8
+
+
+def test_gray_and_srgb_tagged_jpegs_take_the_fast_path(fast_calls: list[int]) -> None:
+    gray = save(Image.fromarray(photo_like(96, 64)[:, :, 0]), "JPEG", quality=90)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = save(Image.fromarray(photo_like(96, 64)), "JPEG", icc_profile=srgb)
+    for data in (gray, tagged):
+        np.testing.assert_array_equal(decode_image(data, max_pixels=LIMIT), pillow_reference(data))
+    assert len(fast_calls) == 2
+
+
+def test_display_p3_jpeg_is_converted_by_pillow_not_the_fast_path(fast_calls: list[int]) -> None:
+    data = save(Image.fromarray(photo_like(96, 64)), "JPEG", icc_profile=display_p3_profile())
+    rgb = decode_image(data, max_pixels=LIMIT)
+    assert fast_calls == []
+    np.testing.assert_array_equal(rgb, pillow_reference(data))
+    assert not np.array_equal(rgb, np.asarray(Image.open(io.BytesIO(data))))  # colours moved
+
+
+def test_a_jpeg_simplejpeg_refuses_still_decodes_or_fails_as_before(
+    fast_calls: list[int],
+) -> None:
+    data = jpeg_bytes(photo_like(120, 80))
+    scan = data.index(b"\xff\xda")
+    # junk before a marker: libjpeg warns (simplejpeg refuses), Pillow decodes it
+    junk = data[:scan] + b"\x00\x00" + data[scan:]
+    np.testing.assert_array_equal(decode_image(junk, max_pixels=LIMIT), pillow_reference(junk))
+    with pytest.raises(InvalidInput) as cut:  # cut short: the same error as ever
+        decode_image(data[: len(data) * 2 // 3], max_pixels=LIMIT)
+    assert cut.value.code == ErrorCode.IMAGE_TRUNCATED
+    assert len(fast_calls) == 2  # both were tried fast first
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"subsampling": 0}, {"subsampling": 1}, {"subsampling": 2}, {"progressive": True}],
+    ids=["4:4:4", "4:2:2", "4:2:0", "progressive"],
+)
+def test_real_photo_jpegs_decode_alike_on_both_paths(
+    options: dict[str, object], fixture_bytes: dict[str, bytes], fast_calls: list[int]
+) -> None:
+    photo = Image.open(io.BytesIO(fixture_bytes["chelsea.png"])).convert("RGB")
+    data = save(photo, "JPEG", quality=92, **options)
+    np.testing.assert_array_equal(decode_image(data, max_pixels=LIMIT), pillow_reference(data))
+    assert fast_calls == [len(data)]
