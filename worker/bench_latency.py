@@ -8,17 +8,21 @@ Two parts, both printed, then one JSON line:
   rendition stored and recorded → full rendition stored, with the display rendition's
   non-model work (resize, matte at display size, compose, effects, encode, store) as
   wall and process CPU seconds, for ``color`` alone and for the four artistic looks in
-  one job, each run twice on fresh stores: the second (a worker's steady state) is
-  reported against its budget, the first (which pays the process's one-time costs:
-  imports, first allocations, thread pools) beside it;
-- **stack** (:func:`measure_stack`): ``cutout up`` on a free port with a fresh data
-  directory; a 12 MP photo submitted over HTTP to the cold stack (the job starts the
-  worker) and then to the warm one, polled every 20 ms: submit → display rendition,
+  one job, each run on fresh stores once as the process's first (which pays its one-time
+  costs: imports, first allocations, thread pools) and ``--repeat`` times more (a
+  worker's steady state, whose median run is reported against its budget);
+- **stack** (:func:`measure_stack`), ``--repeat`` times: ``cutout up`` on a free port with
+  a fresh data directory; a 12 MP photo submitted over HTTP to the cold stack (the job
+  starts the worker) and then to the warm one, polled every 20 ms: submit → display rendition,
   submit → full result, and the bytes of each, with the job's recorded segment time and
   (cold) its worker's ready time, start request → model loaded, from the worker's life
   record (the interpreter start and imports count: the job waits for them too), each
   checked against the issue's budget (submit → display ≤ segment + 0.5 s, plus the ready
-  time cold).
+  time cold), and the median run of each kind judged.
+
+One run is not a measurement on a shared 2-core machine (the same job's display CPU
+varied 0.57-0.92 s in one minute): every run is printed, each budget is judged on the
+median.
 
 The segmenter is a setting (``--segmenter``, default ``grabcut``, the weights-free one:
 InSPyReNet takes ~15 s a photo on this 2-core machine, which would hide what is measured
@@ -48,7 +52,7 @@ from cutout.job import utcnow
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
 from worker.latency import ARTISTIC, measure_worker
-from worker.segmenters.base import build_segmenter
+from worker.segmenters.base import Segmenter, build_segmenter
 
 POLL_S = 0.02
 #: What submit → display may take beyond the segmenter (and, cold, the worker's start).
@@ -63,6 +67,7 @@ POLLS_PER_MINUTE = 10_000
 
 def measure_stack(settings: Settings, photos: Sequence[bytes], workdir: Path) -> list[dict]:
     """Each photo submitted in turn to one ``cutout up`` (the first finds no worker)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -137,12 +142,66 @@ def _one_job(url: str, photo: bytes, *, cold: bool) -> dict[str, Any]:
     }
 
 
-def _against_budget(run: dict[str, Any]) -> str:
-    """The issue's budget for submit → display: segment + 0.5 s warm, plus the worker's
-    ready time (start request → model loaded) cold."""
+def _slack(run: dict[str, Any]) -> float:
+    """How far submit → display came in under the issue's budget (negative: over it):
+    segment + 0.5 s warm, plus the worker's ready time (start request → model loaded)
+    cold."""
     budget = run["segment_s"] + DISPLAY_SLACK_S + (run["worker_ready_s"] or 0.0)
-    verdict = "met" if run["submit_to_display_s"] <= budget else "NOT met"
-    return f"budget {budget:.3f} s: {verdict}"
+    return round(budget - run["submit_to_display_s"], 3)
+
+
+def _median_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose ``key`` is the median (the upper one of an even count)."""
+    return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
+
+
+def _worker_side(
+    settings: Settings, segmenter: Segmenter, photo: bytes, tmp: Path, repeat: int
+) -> list[dict[str, Any]]:
+    """Each job kind once as a process's first and ``repeat`` times in its steady state,
+    every run on its own stores (else the next finds the last one's results); the median
+    steady run is reported, with every run's display CPU."""
+    report = []
+    for names, cpu_budget in ((("color",), COLOR_CPU_S), (ARTISTIC, ARTISTIC_CPU_S)):
+        first, *steady = (
+            measure_worker(settings.with_overrides(data_dir=tmp / f"w{i}-{len(names)}"),
+                           segmenter, photo, names)
+            for i in range(1 + repeat)
+        )  # fmt: skip
+        median = _median_run(steady, "display_cpu_s")
+        median["first_display_cpu_s"] = first["display_cpu_s"]
+        median["steady_display_cpu_s"] = [run["display_cpu_s"] for run in steady]
+        report.append(median)
+        verdict = "met" if median["display_cpu_s"] <= cpu_budget else "NOT met"
+        click.echo(f"  worker {'+'.join(names)}: display after {median['to_display_s']} s "
+                   f"(display work {median['display_work_s']} s wall, "
+                   f"{median['display_cpu_s']} s CPU, the median of "
+                   f"{median['steady_display_cpu_s']}; budget {cpu_budget} s: {verdict}; "
+                   f"the process's first such job {first['display_cpu_s']} s CPU), full "
+                   f"after {median['to_full_s']} s; {median['display_bytes']} / "
+                   f"{median['full_bytes']} bytes")  # fmt: skip
+    return report
+
+
+def _stack_side(
+    settings: Settings, photos: Sequence[bytes], tmp: Path, repeat: int
+) -> list[dict[str, Any]]:
+    """``repeat`` fresh stacks, each a cold job then a warm one; each run printed with its
+    slack against the budget, then the median slack of each kind judged."""
+    runs = [run for i in range(repeat) for run in measure_stack(settings, photos, tmp / f"s{i}")]
+    for run in runs:
+        run["slack_s"] = _slack(run)
+        click.echo(f"  {run['stack']} stack: display {run['submit_to_display_s']} s, "
+                   f"full {run['submit_to_full_s']} s, {run['display_bytes']} / "
+                   f"{run['full_bytes']} bytes (segment {run['segment_s']} s, "
+                   f"worker ready {run['worker_ready_s']} s after its start request); "
+                   f"{run['slack_s']:+.3f} s against the budget")  # fmt: skip
+    for kind in ("cold", "warm"):
+        median = _median_run([run for run in runs if run["stack"] == kind], "slack_s")
+        verdict = "met" if median["slack_s"] >= 0 else "NOT met"
+        click.echo(f"  {kind} stack, median of {repeat}: display {median['submit_to_display_s']}"
+                   f" s, {median['slack_s']:+.3f} s against the budget: {verdict}")  # fmt: skip
+    return runs
 
 
 @click.command("latency")
@@ -150,9 +209,14 @@ def _against_budget(run: dict[str, Any]) -> str:
 @click.option("--width", type=click.IntRange(64, 12000), default=4032, show_default=True)
 @click.option("--height", type=click.IntRange(64, 12000), default=3024, show_default=True)
 @click.option("--stack/--no-stack", default=True, help="also time a local stack over HTTP")
+@click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="steady-state runs of each worker job, and stacks started")  # fmt: skip
 @click.pass_obj
-def command(settings: Settings, segmenter: str, width: int, height: int, stack: bool) -> None:
-    """Submit → display rendition and → full result, for a 12 MP photo."""
+def command(
+    settings: Settings, segmenter: str, width: int, height: int, stack: bool, repeat: int
+) -> None:
+    """Submit → display rendition and → full result, for a 12 MP photo. A shared machine
+    is noisy: every run is printed, and each budget is judged on the median run."""
     settings = settings.with_overrides(
         segmenter=segmenter,
         device="cpu",
@@ -163,31 +227,10 @@ def command(settings: Settings, segmenter: str, width: int, height: int, stack: 
     load = os.getloadavg()
     click.echo(f"{width}x{height} JPEG ({len(photos[0]) / 1e6:.1f} MB), segmenter {segmenter}, "
                f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f}")  # fmt: skip
-    report: dict[str, Any] = {"segmenter": segmenter, "load": round(load[0], 2), "worker": []}
+    report: dict[str, Any] = {"segmenter": segmenter, "load": round(load[0], 2)}
     with tempfile.TemporaryDirectory(prefix="cutout-latency-") as tmp:
         built = build_segmenter(settings.with_overrides(data_dir=Path(tmp) / "worker"))
-        for names, cpu_budget in ((("color",), COLOR_CPU_S), (ARTISTIC, ARTISTIC_CPU_S)):
-            # each run on its own stores, else the second finds the first one's results
-            first, steady = (
-                measure_worker(settings.with_overrides(data_dir=Path(tmp) / f"w{i}-{len(names)}"),
-                               built, photos[0], names)
-                for i in range(2)
-            )  # fmt: skip
-            steady["first_display_cpu_s"] = first["display_cpu_s"]
-            report["worker"].append(steady)
-            verdict = "met" if steady["display_cpu_s"] <= cpu_budget else "NOT met"
-            click.echo(f"  worker {'+'.join(names)}: display after {steady['to_display_s']} s "
-                       f"(display work {steady['display_work_s']} s wall, "
-                       f"{steady['display_cpu_s']} s CPU, budget {cpu_budget} s: {verdict}; "
-                       f"the process's first such job {first['display_cpu_s']} s CPU), full "
-                       f"after {steady['to_full_s']} s; {steady['display_bytes']} / "
-                       f"{steady['full_bytes']} bytes")  # fmt: skip
+        report["worker"] = _worker_side(settings, built, photos[0], Path(tmp), repeat)
         if stack:
-            report["stack"] = measure_stack(settings, photos, Path(tmp))
-            for run in report["stack"]:
-                click.echo(f"  {run['stack']} stack: display {run['submit_to_display_s']} s, "
-                           f"full {run['submit_to_full_s']} s, {run['display_bytes']} / "
-                           f"{run['full_bytes']} bytes (segment {run['segment_s']} s, "
-                           f"worker ready {run['worker_ready_s']} s after its start "
-                           f"request); {_against_budget(run)}")  # fmt: skip
+            report["stack"] = _stack_side(settings, photos, Path(tmp), repeat)
     click.echo(json.dumps(report))
