@@ -191,10 +191,11 @@ def _stack_side(
     runs = [run for i in range(repeat) for run in measure_stack(settings, photos, tmp / f"s{i}")]
     for run in runs:
         run["slack_s"] = _slack(run)
+        ready = run["worker_ready_s"]
+        started = "" if ready is None else f", worker ready {ready} s after its start request"
         click.echo(f"  {run['stack']} stack: display {run['submit_to_display_s']} s, "
                    f"full {run['submit_to_full_s']} s, {run['display_bytes']} / "
-                   f"{run['full_bytes']} bytes (segment {run['segment_s']} s, "
-                   f"worker ready {run['worker_ready_s']} s after its start request); "
+                   f"{run['full_bytes']} bytes (segment {run['segment_s']} s{started}); "
                    f"{run['slack_s']:+.3f} s against the budget")  # fmt: skip
     for kind in ("cold", "warm"):
         median = _median_run([run for run in runs if run["stack"] == kind], "slack_s")
