@@ -26,10 +26,14 @@ def test_stop_kills_by_pid_but_not_a_recycled_pid() -> None:
     ours = subprocess.Popen(["sleep", "4321"], start_new_session=True)
     stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
     try:
+        # asked for at once, while "ours" may still be exec'ing (its command line empty)
+        ours_started = emulators.start_time(ours.pid)
+        stranger_started = emulators.start_time(stranger.pid)
+        assert ours_started is not None and stranger_started is not None
         servers = [
-            Server("fake", ours.pid, 4321, "X", "x", "http://unused", "/dev/null"),
-            # same PID slot, other command line: a recycled PID must be left alone
-            Server("gone", stranger.pid, 9876, "Y", "y", "http://unused", "/dev/null"),
+            Server("fake", ours.pid, ours_started, 4321, "X", "x", "unused", "/dev/null"),
+            # same PID, other start time: a recycled PID must be left alone
+            Server("gone", stranger.pid, stranger_started - 1, 9876, "Y", "y", "u", "/dev/null"),
         ]
         started = time.monotonic()
         emulators.stop_all(servers)

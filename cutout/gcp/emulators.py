@@ -6,7 +6,8 @@ Used by the test session fixture, ``cutout up --backend gcp`` and, from a shell:
     python -m cutout.gcp.emulators stop
 
 Each server gets a free port on 127.0.0.1, is polled until it answers, and is stopped by
-its PID (each runs in its own session, so the PID is also its process group). The
+its PID (each runs in its own session, so the PID is also its process group) after
+checking that the PID still names the process started, by its start time. The
 Firestore jar is started with ``java`` directly because its wrapper script does not
 ``exec``. :func:`missing` says what is not installed, so callers can say loudly what
 they could not run.
@@ -78,10 +79,13 @@ def missing() -> list[str]:
 
 @dataclass(frozen=True)
 class Server:
-    """One started emulator: ``env`` is its ``*_EMULATOR_HOST`` variable and value."""
+    """One started emulator: ``variable`` and ``value`` are its ``*_EMULATOR_HOST``
+    setting; ``started`` is the process's start time, which tells it from a later
+    process given the same PID."""
 
     name: str
     pid: int
+    started: int
     port: int
     variable: str
     value: str
@@ -165,7 +169,9 @@ def _spawn(name: str, port: int, log_dir: Path) -> Server:
             env=env,
             start_new_session=True,
         )
-    return Server(name, process.pid, port, variable, value, ready_url, str(log_path))
+    started = start_time(process.pid)
+    assert started is not None  # our unreaped child: its /proc entry stays until waited
+    return Server(name, process.pid, started, port, variable, value, ready_url, str(log_path))
 
 
 def _wait_ready(server: Server, deadline: float) -> None:
@@ -182,17 +188,34 @@ def _wait_ready(server: Server, deadline: float) -> None:
     raise RuntimeError(f"the {server.name} emulator did not answer in time:\n{_tail(server)}")
 
 
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot; ``None`` if there is
+    none. It is there from the fork on, unlike the command line, which reads empty for
+    a moment while a new process is exec'ing, so it is the identity a PID is checked by."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[_START_TIME])
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, from the state on."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+_STATE, _START_TIME = 0, 19  # fields 3 and 22 of proc(5), counted after the name
+
+
 def _alive(server: Server) -> bool:
     """Whether the PID is still our server: a zombie or a recycled PID does not count."""
-    try:
-        stat = Path(f"/proc/{server.pid}/stat").read_text()
-        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
+    fields = _stat(server.pid)
+    if fields is None or int(fields[_START_TIME]) != server.started:
         return False
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+    if fields[_STATE] == "Z":
         _reap(server.pid)
         return False
-    return f"{server.port}".encode() in cmdline
+    return True
 
 
 def _reap(pid: int, *, wait_s: float = 0.0) -> None:
