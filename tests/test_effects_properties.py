@@ -61,6 +61,23 @@ def test_blackwhite_seed_changes_only_the_grain() -> None:
     np.testing.assert_array_equal(clean, _run("blackwhite", rgba, ctx, grain=0.0, seed=2))
 
 
+def test_blackwhite_keeps_drawn_grain_as_it_was_drawn() -> None:
+    """Kept grain is the grain a fresh draw gives, cannot be written to, and big grids
+    (beyond the memory bound) are drawn each time, not kept."""
+    blackwhite._kept_noise.cache_clear()
+    rgba, ctx = cutout()
+    first = _run("blackwhite", rgba, ctx, seed=5)
+    assert blackwhite._kept_noise.cache_info().currsize == 1
+    np.testing.assert_array_equal(first, _run("blackwhite", rgba, ctx, seed=5))
+    assert blackwhite._kept_noise.cache_info().hits == 1
+    kept = blackwhite._noise(9, 30, 40)
+    fresh = np.random.default_rng(9).standard_normal((30, 40), dtype=np.float32)
+    np.testing.assert_array_equal(kept, fresh)
+    assert blackwhite._noise(9, 30, 40) is kept and not kept.flags.writeable
+    side = int(blackwhite._KEPT_GRAIN_CELLS**0.5) + 1
+    assert blackwhite._noise(9, side, side) is not blackwhite._noise(9, side, side)
+
+
 def test_blackwhite_uses_tri_x_weights() -> None:
     rgba, ctx = cutout()
     out = _run("blackwhite", rgba, ctx, contrast=0.0, sharpen=0.0, halation=0.0, grain=0.0)

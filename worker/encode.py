@@ -5,7 +5,8 @@ Chosen for speed, measured on 12 MP effect outputs on the 2-core dev machine (ta
 0.06-0.23 s, where Pillow and OpenCV at zlib level 1 take 0.2-1.7 s; lossless WebP uses
 method 0, the fastest libwebp has; lossy WebP uses method 1 and alpha quality 90 (about
 3x faster than method 4 with lossless alpha, files about 20% larger); JPEG is Pillow's
-libjpeg-turbo with 4:2:0 chroma.
+libjpeg-turbo with 4:2:0 chroma. WebP goes through :mod:`worker.webp_encoder`, which lets
+the looks of one rendition that keep the same alpha compress it once.
 
 Guarantees: nothing from the input file survives (no EXIF, GPS, ICC or XMP; orientation
 was applied to the pixels at decode); colour under fully transparent pixels is cleared,
@@ -24,6 +25,7 @@ from PIL import Image
 
 from cutout.job import JPEG_MATTE, JPEG_QUALITY, OutputFormat, OutputSpec
 from worker.png import write_png
+from worker.webp_encoder import AlphaChunks, encode_webp
 
 WEBP_LOSSY_METHOD = 1
 #: Below 100 libwebp pre-quantises alpha levels; 100 (lossless alpha) doubles the time.
@@ -40,9 +42,16 @@ class Encoded:
     height: int
 
 
-def encode(rgba: np.ndarray, output: OutputSpec, *, webp_method: int | None = None) -> Encoded:
+def encode(
+    rgba: np.ndarray,
+    output: OutputSpec,
+    *,
+    webp_method: int | None = None,
+    shared: AlphaChunks | None = None,
+) -> Encoded:
     """``rgba`` (HxWx4 uint8) in the format ``output`` asks for; ``webp_method`` overrides
-    lossy WebP's method (0 for display renditions: fastest, and smaller at that size)."""
+    lossy WebP's method (0 for display renditions: fastest, and smaller at that size);
+    lossy WebP results of one rendition with equal alpha compress it once in ``shared``."""
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4 or 0 in rgba.shape:
         raise ValueError(f"encode takes an HxWx4 uint8 array, got {rgba.dtype} {rgba.shape}")
     h, w = rgba.shape[:2]
@@ -64,14 +73,14 @@ def encode(rgba: np.ndarray, output: OutputSpec, *, webp_method: int | None = No
         )
     pixels = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB) if opaque else rgba
     if output.quality is None:
-        data = _pillow(pixels, "WEBP", lossless=True, method=0, quality=0)
+        data = encode_webp(pixels, lossless=True, quality=0, method=0)
     else:
-        data = _pillow(
+        data = encode_webp(
             pixels,
-            "WEBP",
             quality=output.quality,
             method=WEBP_LOSSY_METHOD if webp_method is None else webp_method,
             alpha_quality=WEBP_ALPHA_QUALITY,
+            shared=shared,
         )
     return Encoded(data, "image/webp", fmt.extension, w, h)
 

@@ -36,6 +36,7 @@ from worker.encode import encode
 from worker.segmenters.base import Matte
 from worker.shrink import shrink_to
 from worker.timing import since
+from worker.webp_encoder import AlphaChunks
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Renderer:
         context = effects.EffectContext(original=rgb, background=second, full_shape=full_shape)
         stores: dict[Future[dict[str, float]], str] = {}
         failed: set[str] = set()
+        shared = AlphaChunks()
         for outcome in effects.run_all(steps, rgba, context, threads=EFFECT_THREADS):
             planned = wanted.get(needed[outcome.index])
             if planned is None:
@@ -136,7 +138,7 @@ class Renderer:
                     job, planned.effect, f"{type(outcome.error).__name__}: {outcome.error}"
                 )
                 continue
-            future = self.pool.submit(self._store, job, planned, outcome.image, prefix)
+            future = self.pool.submit(self._store, job, planned, outcome.image, prefix, shared)
             stores[future] = planned.effect
         retry: Exception | None = None
         for future in as_completed(stores):
@@ -174,12 +176,17 @@ class Renderer:
         return todo
 
     def _store(
-        self, job: Job, planned: results.PlannedResult, image: np.ndarray, prefix: str
+        self,
+        job: Job,
+        planned: results.PlannedResult,
+        image: np.ndarray,
+        prefix: str,
+        shared: AlphaChunks,
     ) -> dict[str, float]:
         mark = time.perf_counter()
         method = DISPLAY_WEBP_METHOD if planned.rendition is results.DISPLAY else None
         try:
-            encoded = encode(image, planned.output, webp_method=method)
+            encoded = encode(image, planned.output, webp_method=method, shared=shared)
         except Exception as exc:
             raise EffectFailed(f"encoding {planned.effect}: {type(exc).__name__}: {exc}") from exc
         stages = {f"{prefix}encode.{planned.effect}": since(mark)}
