@@ -1,5 +1,6 @@
 """One batch, start to finish: claim the jobs, fetch and decode the photos in a thread
-pool, segment them together, render each job's results, then ack or nack every message.
+pool, segment them together (each photo's preview is made meanwhile), render each job's
+results, then ack or nack every message.
 
 Memory: photos are decoded only once their pixels fit the worker's budget
 (:mod:`worker.budget`); a batch too big for it is processed in consecutive chunks, and
@@ -27,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,10 +44,11 @@ from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
+from worker.decode import decode_image
 from worker.deliver import deliver_and_finish
 from worker.fetch import budgeted_pixels, fetch_input
 from worker.pipeline import Pipeline
-from worker.preview import decode_with_preview
+from worker.preview import record_preview
 from worker.segmenters.base import Matte
 from worker.timing import since
 
@@ -60,6 +63,7 @@ class _Item:
     job: Job
     stages: dict[str, float] = field(default_factory=dict)
     rgb: np.ndarray | None = None
+    preview: Future[None] | None = None
 
     @property
     def pixels(self) -> int:
@@ -155,13 +159,20 @@ class BatchRunner:
                 ready.append(item)
             except Exception as exc:
                 self._handle(item, exc, leases, "fetching or decoding the input")
+                continue
+            item.preview = pool.submit(
+                record_preview, self.backends, item.job, item.rgb, item.stages
+            )  # while the batch is segmented
         return ready
 
     def _fetch_and_decode(self, item: _Item) -> np.ndarray:
         mark = time.perf_counter()
         data, item.job = fetch_input(self.backends, item.job, max_pixels=self.settings.max_pixels)
         item.stages["fetch"] = since(mark)
-        return decode_with_preview(self.backends, item.job, data, self.settings, item.stages)
+        mark = time.perf_counter()
+        rgb = decode_image(data, max_pixels=self.settings.max_pixels)
+        item.stages["decode"] = since(mark)
+        return rgb
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper
@@ -203,7 +214,8 @@ class BatchRunner:
 
     def _render(self, item: _Item, alpha: Matte, leases: LeaseKeeper) -> int:
         job = item.job
-        assert item.rgb is not None
+        assert item.rgb is not None and item.preview is not None
+        item.preview.result()  # the preview is recorded before any result
         mark = time.perf_counter()
         try:
             rendered = self.pipeline.renderer.render(job, item.rgb, alpha)
