@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+import webp
 from PIL import Image
 
 import effects
@@ -14,7 +15,7 @@ from cutout.job import OutputFormat, OutputSpec
 from tests.support.effects_inputs import cutout
 from worker.encode import WEBP_ALPHA_QUALITY, encode
 from worker.latency import ARTISTIC
-from worker.webp_encoder import MAX_SIDE, AlphaChunks, encode_webp
+from worker.webp_encoder import MAX_SIDE, AlphaChunks, _encode, encode_webp
 
 
 def _lossy(pixels: np.ndarray, shared: AlphaChunks | None = None) -> bytes:
@@ -97,3 +98,10 @@ def test_an_opaque_image_keeps_no_chunk() -> None:
 def test_wider_than_webp_allows_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=f"at most {MAX_SIDE} px"):
         _lossy(np.zeros((2, MAX_SIDE + 1, 4), np.uint8))
+
+
+def test_a_refusal_by_libwebp_is_a_value_error_saying_so() -> None:
+    config = webp.WebPConfig.new(quality=80, method=0)
+    config.ptr.method = 9  # past libwebp's range: WebPEncode refuses the configuration
+    with pytest.raises(ValueError, match="libwebp refused to encode the image"):
+        _encode(np.zeros((8, 8, 4), np.uint8), config)

@@ -85,8 +85,17 @@ def encode_webp(
 
 
 def _encode(pixels: np.ndarray, config: webp.WebPConfig) -> bytes:
+    """``WebPPicture.encode`` without its error path, which reads a field pywebp does not
+    declare (an ``AttributeError``): a refusal is a ``ValueError`` saying so."""
     picture = webp.WebPPicture.from_numpy(np.ascontiguousarray(pixels))
-    return bytes(picture.encode(config).buffer())
+    writer = webp.WebPMemoryWriter.new()
+    picture.ptr.writer = webp.ffi.addressof(webp.lib, "WebPMemoryWrite")
+    picture.ptr.custom_ptr = writer.ptr
+    if not webp.lib.WebPEncode(config.ptr, picture.ptr):
+        raise ValueError(
+            "libwebp refused to encode the image (bad configuration or size, or out of memory)"
+        )
+    return bytes(writer.to_webp_data().buffer())
 
 
 def _chunks(data: bytes) -> dict[bytes, bytes]:
