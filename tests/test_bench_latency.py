@@ -33,6 +33,8 @@ def test_bench_prints_both_stacks_against_the_budget(
     assert sum(re.search(r"\bmet\b", line) is not None for line in lines) == 4, result.output
     assert sum("against the budget" in line for line in lines) == 6, result.output
     report = json.loads(lines[-1])
+    assert 0 < report["reference_encode_cpu_s"] < 5
+    assert any(line.startswith("  reference: a fixed 1600x1200") for line in lines)
     assert [w["effects"][0] for w in report["worker"]] == ["color", "blackwhite"]
     for worker in report["worker"]:
         assert 0 < worker["to_display_s"] <= worker["to_full_s"]

@@ -22,7 +22,8 @@ Two parts, both printed, then one JSON line:
 
 One run is not a measurement on a shared 2-core machine (the same job's display CPU
 varied 0.57-0.92 s in one minute): every run is printed, each budget is judged on the
-median.
+median, and a fixed reference (:func:`reference_encode_s`, one display-size WebP) is timed
+first, so runs at different moments can be compared by the machine's speed at the time.
 
 The segmenter is a setting (``--segmenter``, default ``grabcut``, the weights-free one:
 InSPyReNet takes ~15 s a photo on this 2-core machine, which would hide what is measured
@@ -34,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,14 +46,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+import cv2
+import numpy as np
 import requests
 
 from cutout.backends import open_backends
 from cutout.cli.serve import stop_group
-from cutout.job import utcnow
+from cutout.job import DisplaySpec, utcnow
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
+from worker.encode import encode
 from worker.latency import ARTISTIC, measure_worker
+from worker.render import DISPLAY_WEBP_METHOD
 from worker.segmenters.base import Segmenter, build_segmenter
 
 POLL_S = 0.02
@@ -155,6 +161,20 @@ def _median_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
     return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
 
 
+def reference_encode_s(runs: int = 5) -> float:
+    """CPU seconds (median of ``runs``) to encode one fixed 1600x1200 cut-out as a display
+    WebP: the same bytes every time, so it measures the machine, not the code under test."""
+    rgb = photo_like(1600, 1200, seed=0)
+    alpha = cv2.threshold(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 96, 255, cv2.THRESH_BINARY)[1]
+    rgba = np.dstack([rgb, cv2.GaussianBlur(alpha, (0, 0), 2.0)])
+    seconds = []
+    for _ in range(runs):
+        mark = time.process_time()
+        encode(rgba, DisplaySpec().output, webp_method=DISPLAY_WEBP_METHOD)
+        seconds.append(time.process_time() - mark)
+    return round(statistics.median(seconds), 4)
+
+
 def _worker_side(
     settings: Settings, segmenter: Segmenter, photo: bytes, tmp: Path, repeat: int
 ) -> list[dict[str, Any]]:
@@ -228,7 +248,14 @@ def command(
     load = os.getloadavg()
     click.echo(f"{width}x{height} JPEG ({len(photos[0]) / 1e6:.1f} MB), segmenter {segmenter}, "
                f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f}")  # fmt: skip
-    report: dict[str, Any] = {"segmenter": segmenter, "load": round(load[0], 2)}
+    reference = reference_encode_s()
+    click.echo(f"  reference: a fixed 1600x1200 display WebP encodes in {reference} s of CPU "
+               "(median of 5; this machine's speed now)")  # fmt: skip
+    report: dict[str, Any] = {
+        "segmenter": segmenter,
+        "load": round(load[0], 2),
+        "reference_encode_cpu_s": reference,
+    }
     with tempfile.TemporaryDirectory(prefix="cutout-latency-") as tmp:
         built = build_segmenter(settings.with_overrides(data_dir=Path(tmp) / "worker"))
         report["worker"] = _worker_side(settings, built, photos[0], Path(tmp), repeat)
