@@ -44,9 +44,8 @@ from cutout.policy import Retry, Verdict, classify, is_expected
 from cutout.ports.queue import Message
 from cutout.settings import Settings
 from worker.budget import chunks
-from worker.decode import decode_image
 from worker.deliver import deliver_and_finish
-from worker.fetch import budgeted_pixels, fetch_input
+from worker.fetch import budgeted_pixels, fetch_and_decode
 from worker.pipeline import Pipeline
 from worker.preview import record_preview
 from worker.segmenters.base import Matte
@@ -155,24 +154,19 @@ class BatchRunner:
         ready = []
         for item, future in futures:
             try:
-                item.rgb = future.result()
+                future.result()
                 ready.append(item)
             except Exception as exc:
                 self._handle(item, exc, leases, "fetching or decoding the input")
-                continue
-            item.preview = pool.submit(
-                record_preview, self.backends, item.job, item.rgb, item.stages
-            )  # while the batch is segmented
         return ready
 
-    def _fetch_and_decode(self, item: _Item) -> np.ndarray:
-        mark = time.perf_counter()
-        data, item.job = fetch_input(self.backends, item.job, max_pixels=self.settings.max_pixels)
-        item.stages["fetch"] = since(mark)
-        mark = time.perf_counter()
-        rgb = decode_image(data, max_pixels=self.settings.max_pixels)
-        item.stages["decode"] = since(mark)
-        return rgb
+    def _fetch_and_decode(self, item: _Item) -> None:
+        """Fetch and decode the photo, then start its preview (made during segmentation)."""
+        max_pixels = self.settings.max_pixels
+        item.rgb, item.job = fetch_and_decode(self.backends, item.job, max_pixels, item.stages)
+        item.preview = self.pipeline.decode_pool.submit(
+            record_preview, self.backends, item.job, item.rgb, item.stages
+        )
 
     def _segment_batch(
         self, items: list[_Item], leases: LeaseKeeper

@@ -1,5 +1,5 @@
 """A job's input bytes, read where the job says they are, and verified before anything is
-computed from them (cutout/integrity.py).
+computed from them (cutout/integrity.py); then decoded (:func:`fetch_and_decode`).
 
 - An upload lives at its content address and is read with :func:`read_verified`.
 - An input given by reference (a backfill's gs:// object) is read from the customer's
@@ -12,12 +12,18 @@ computed from them (cutout/integrity.py).
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
+
 from cutout.backends import Backends
 from cutout.codes import ErrorCode
 from cutout.errors import InvalidInput, NotFound
 from cutout.imaging import inspect_image
 from cutout.integrity import content_digest, read_verified, verify
 from cutout.job import InputInfo, Job
+from worker.decode import decode_image
+from worker.timing import since
 
 #: The pixels a by-reference photo is assumed to have before it is read (its listing
 #: gives only its size): 10 per byte over-counts a JPEG (0.1 to 0.3 bytes per pixel) and
@@ -60,3 +66,17 @@ def fetch_input(backends: Backends, job: Job, *, max_pixels: int) -> tuple[bytes
         }
     )
     return data, job.model_copy(update={"input": read})
+
+
+def fetch_and_decode(
+    backends: Backends, job: Job, max_pixels: int, stages: dict[str, float]
+) -> tuple[np.ndarray, Job]:
+    """The job's photo as RGB pixels (:func:`worker.decode.decode_image`) and the job as
+    :func:`fetch_input` returns it, both steps timed into ``stages``."""
+    mark = time.perf_counter()
+    data, job = fetch_input(backends, job, max_pixels=max_pixels)
+    stages["fetch"] = since(mark)
+    mark = time.perf_counter()
+    rgb = decode_image(data, max_pixels=max_pixels)
+    stages["decode"] = since(mark)
+    return rgb, job
