@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cutout import procfs
 from cutout.gcp import emulators
 from cutout.gcp.emulators import Server
 
@@ -27,8 +28,8 @@ def test_stop_kills_by_pid_but_not_a_recycled_pid() -> None:
     stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
     try:
         # asked for at once, while "ours" may still be exec'ing (its command line empty)
-        ours_started = emulators.start_time(ours.pid)
-        stranger_started = emulators.start_time(stranger.pid)
+        ours_started = procfs.start_time(ours.pid)
+        stranger_started = procfs.start_time(stranger.pid)
         assert ours_started is not None and stranger_started is not None
         servers = [
             Server("fake", ours.pid, ours_started, 4321, "X", "x", "unused", "/dev/null"),

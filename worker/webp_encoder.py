@@ -66,13 +66,12 @@ def encode_webp(
     if max(h, w) > MAX_SIDE:
         raise ValueError(f"WebP holds at most {MAX_SIDE} px a side; this image is {w}x{h}")
     config = webp.WebPConfig.new(quality=quality, method=method, lossless=lossless)
+    config.ptr.alpha_quality = alpha_quality
     if lossless or pixels.shape[2] == 3 or shared is None:
-        config.ptr.alpha_quality = alpha_quality
         return _encode(pixels, config)
     alpha = pixels[:, :, 3]
     chunk = shared.find(alpha)
     if chunk is None:
-        config.ptr.alpha_quality = alpha_quality
         data = _encode(pixels, config)
         compressed = _chunks(data).get(_ALPH)  # none if every pixel is opaque
         if compressed is not None:

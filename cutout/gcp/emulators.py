@@ -29,6 +29,8 @@ from pathlib import Path
 
 import click
 
+from cutout import procfs
+
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -169,7 +171,7 @@ def _spawn(name: str, port: int, log_dir: Path) -> Server:
             env=env,
             start_new_session=True,
         )
-    started = start_time(process.pid)
+    started = procfs.start_time(process.pid)
     assert started is not None  # our unreaped child: its /proc entry stays until waited
     return Server(name, process.pid, started, port, variable, value, ready_url, str(log_path))
 
@@ -188,31 +190,12 @@ def _wait_ready(server: Server, deadline: float) -> None:
     raise RuntimeError(f"the {server.name} emulator did not answer in time:\n{_tail(server)}")
 
 
-def start_time(pid: int) -> int | None:
-    """When process ``pid`` started, in clock ticks since boot; ``None`` if there is
-    none. It is there from the fork on, unlike the command line, which reads empty for
-    a moment while a new process is exec'ing, so it is the identity a PID is checked by."""
-    fields = _stat(pid)
-    return None if fields is None else int(fields[_START_TIME])
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name, from the state on."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-_STATE, _START_TIME = 0, 19  # fields 3 and 22 of proc(5), counted after the name
-
-
 def _alive(server: Server) -> bool:
     """Whether the PID is still our server: a zombie or a recycled PID does not count."""
-    fields = _stat(server.pid)
-    if fields is None or int(fields[_START_TIME]) != server.started:
+    fields = procfs.stat_fields(server.pid)
+    if fields is None or int(fields[procfs.START_TIME]) != server.started:
         return False
-    if fields[_STATE] == "Z":
+    if fields[procfs.STATE] == "Z":
         _reap(server.pid)
         return False
     return True

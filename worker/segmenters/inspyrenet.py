@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from cutout import procfs
 from cutout.errors import ConfigurationError
 from cutout.job import ModelInfo
 from cutout.settings import Settings
@@ -41,11 +42,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 def process_age() -> float | None:
     """Seconds since this process started (Linux ``/proc``), or ``None`` elsewhere."""
     try:
-        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = procfs.start_time("self")
         uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime - int(after_name[19]) / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
+    return None if started is None else max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
 
 
 class _Logits(nn.Module):
