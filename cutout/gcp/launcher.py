@@ -20,6 +20,7 @@ works reads and writes the same documents:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -64,6 +65,7 @@ class FirestoreLauncher(Launcher):
         self._keep_lives = keep_lives
         self._starts = client.collection(f"{collection}_starts").document(STARTS_DOCUMENT)
         self._starter = starter
+        self._claiming = threading.Lock()
 
     def start(self, count: int) -> None:
         if count < 0:
@@ -167,7 +169,9 @@ class FirestoreLauncher(Launcher):
     ) -> int:
         """One transaction over the start document: records older than ``window_s`` are
         dropped from it, ``decide`` sees the rest, a positive answer is appended. A
-        concurrent claim makes Firestore retry this one with the other's record in view."""
+        concurrent claim makes Firestore retry this one with the other's record in view.
+        Threads of one process queue for a lock first: read-write transactions on one
+        document abort each other, and Google's emulator can time all of them out."""
 
         @firestore.transactional
         def claim(transaction: firestore.Transaction) -> int:
@@ -189,7 +193,7 @@ class FirestoreLauncher(Launcher):
                 )
             return max(count, 0)
 
-        with translated("claiming worker starts"):
+        with self._claiming, translated("claiming worker starts"):
             return claim(self._db.transaction(max_attempts=CLAIM_ATTEMPTS))
 
     def _worker(self, worker_id: str) -> firestore.DocumentReference:

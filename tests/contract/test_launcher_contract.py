@@ -108,16 +108,18 @@ def test_claim_starts_records_what_decide_returns(launcher: Launcher) -> None:
     assert abs((last[0].at - utcnow()).total_seconds()) < 30
 
 
-def test_concurrent_claims_are_serialised(launcher: Launcher) -> None:
-    """Eight uploads at once, each wanting two workers in total: two are started, once."""
+def test_concurrent_claims_are_serialised(open_backends: Callable[..., Backends]) -> None:
+    """Two ingest instances, four uploads at once on each, each wanting two workers in
+    total: two are started, once."""
+    launchers = [open_backends().launcher for _ in range(2)]
 
-    def claim() -> int:
+    def claim(launcher: Launcher) -> int:
         return launcher.claim_starts(
             lambda records: max(0, 2 - sum(r.count for r in records)), window_s=60
         )
 
     with ThreadPoolExecutor(8) as pool:
-        claimed = list(pool.map(lambda _: claim(), range(8)))
+        claimed = list(pool.map(claim, launchers * 4))
     assert sum(claimed) == 2
     assert sorted(claimed)[-1] in (1, 2)
 
