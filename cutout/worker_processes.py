@@ -22,19 +22,36 @@ log = logging.getLogger(__name__)
 
 WORKER_COMMAND = (sys.executable, "-m", "worker")
 
-#: glibc malloc tuned for a worker that reuses 50-200 MB image buffers: without it every
-#: large array is fresh mmap'ed memory that must be paged in again, which made the effects
-#: 20-45% slower (effects/README.md, "Measured"); the price is that the process keeps its
-#: peak heap. Variables the operator set are kept.
-ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "4294967295"}
+#: The process environment a worker runs with (here, in Dockerfile.worker, and in the
+#: benchmarks that time the worker's path); variables the operator set are kept:
+#:
+#: - glibc malloc tuned for a worker that reuses 50-200 MB image buffers: without it every
+#:   large array is fresh mmap'ed memory that must be paged in again, which made the
+#:   effects 20-45% slower (effects/README.md, "Measured"); the price is that the process
+#:   keeps its peak heap;
+#: - OpenMP threads that sleep as soon as a parallel region ends instead of spinning for a
+#:   few milliseconds: torch's helper thread spun 0.027 s of CPU per display rendition
+#:   (0.005 s passive), against the effects and encodes on the same two cores; the model
+#:   forward on CPU took as long either way (worker/MODEL.md, "Sixth pass").
+WORKER_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "2147483647",
+    "MALLOC_TRIM_THRESHOLD_": "4294967295",
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment of a worker process started here with ``settings``: this process's
+    variables except ``CUTOUT_*`` (``*_EMULATOR_HOST`` among them), :data:`WORKER_ENV`
+    where not set, and the settings as ``CUTOUT_*`` variables."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return {**WORKER_ENV, **inherited, **settings.to_env()}
 
 
 class WorkerProcesses:
-    """:meth:`start` spawns ``command`` (by default ``python -m worker``) with the settings
-    as ``CUTOUT_*`` variables, replacing any ``CUTOUT_*`` the parent had; every other
-    variable (``*_EMULATOR_HOST`` among them) is inherited, and :data:`ALLOCATOR_ENV` is
-    added. Children run in the parent's working directory and share its stdout/stderr, in
-    its process group or in ``process_group``."""
+    """:meth:`start` spawns ``command`` (by default ``python -m worker``) in
+    :func:`worker_env`. Children run in the parent's working directory and share its
+    stdout/stderr, in its process group or in ``process_group``."""
 
     def __init__(
         self,
@@ -53,9 +70,7 @@ class WorkerProcesses:
         """Spawn ``count`` workers; returns once they are spawned, not once they run."""
         if count < 0:
             raise ValueError(f"cannot start {count} workers")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        requested = self._settings.with_overrides(start_requested_at=utcnow())
-        env = {**ALLOCATOR_ENV, **env, **requested.to_env()}
+        env = worker_env(self._settings.with_overrides(start_requested_at=utcnow()))
         with self._lock:
             self._procs = [p for p in self._procs if p.poll() is None]
             for _ in range(count):

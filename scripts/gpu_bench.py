@@ -28,6 +28,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cutout.worker_processes import WORKER_ENV  # noqa: E402
+
+if any(name not in os.environ for name in WORKER_ENV):  # run as a worker runs
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**WORKER_ENV, **os.environ})
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -171,6 +176,7 @@ def main() -> None:
         "torch": torch.__version__,
         "mode": args.mode,
         "photo": f"{size[1]}x{size[0]}",
+        "worker_env": {name: os.environ[name] for name in WORKER_ENV},
         "cold_start": _cold_start(args, weights),
     }
     print("cold start", report["cold_start"], flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cutout.worker_processes import WORKER_ENV
 from worker.bench_model import command
 
 pytestmark = pytest.mark.slow
@@ -47,6 +48,7 @@ def test_gpu_bench_smoke(random_safetensors: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_bench.json").read_text())
+    assert report["worker_env"] == WORKER_ENV  # it re-ran itself as a worker runs
     assert set(report["sweep"]) == {"fp32/batch1", "fp32/batch2"}
     assert report["sweep"]["fp32/batch2"]["images_per_s"] > 0
     assert "warm_up" in report["cold_start"] and report["foreground_s"] > 0

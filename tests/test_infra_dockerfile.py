@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cutout.worker_processes import WORKER_ENV
 from tests.support.infra import ROOT, Instruction, dockerfile, pins, run_hadolint
 
 DOCKERFILES = ["Dockerfile.worker", "Dockerfile.ingest"]
@@ -114,6 +115,11 @@ def test_default_weights_are_transparent_backgrounds_base_checkpoint() -> None:
     assert f"WEIGHTS_URI={url}" in args
     cloudbuild = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     assert cloudbuild["substitutions"]["_WEIGHTS_URI"] == url
+
+
+def test_the_worker_image_runs_with_the_worker_environment() -> None:
+    """What a worker started here gets (cutout.worker_processes.WORKER_ENV), the image sets."""
+    assert env(final_stage("Dockerfile.worker")).items() >= WORKER_ENV.items()
 
 
 def test_ingest_serves_the_function_with_the_workers_model_version() -> None:

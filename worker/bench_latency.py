@@ -2,15 +2,16 @@
 
 Two parts, both printed, then one JSON line:
 
-- **worker side** (:func:`worker.latency.measure_worker`, also run on the GPU by
-  scripts/gpu_bench.py):
-  in-process, on the real renderer and local stores: dequeue → decode → segment → display
-  rendition stored and recorded → full rendition stored, with the display rendition's
-  non-model work (resize, matte at display size, compose, effects, encode, store) as
-  wall and process CPU seconds, for ``color`` alone and for the four artistic looks in
-  one job, each run on fresh stores once as the process's first (which pays its one-time
-  costs: imports, first allocations, thread pools) and ``--repeat`` times more (a
-  worker's steady state, whose median run is reported against its budget);
+- **worker side** (:func:`worker.latency.measure_jobs`, in a child process started as a
+  worker is, with the worker's environment; its :func:`~worker.latency.measure_worker`
+  also runs on the GPU in scripts/gpu_bench.py): on the real renderer and local stores,
+  dequeue → decode → segment → display rendition stored and recorded → full rendition
+  stored, with the display rendition's non-model work (resize, matte at display size,
+  compose, effects, encode, store) as wall and process CPU seconds, for ``color`` alone
+  and for the four artistic looks in one job, each run on fresh stores once as the
+  process's first (which pays its one-time costs: imports, first allocations, thread
+  pools) and ``--repeat`` times more (a worker's steady state, whose median run is
+  reported against its budget);
 - **stack** (:func:`measure_stack`), ``--repeat`` times: ``cutout up`` on a free port with
   a fresh data directory; a 12 MP photo submitted over HTTP to the cold stack (the job
   starts the worker) and then to the warm one, polled every 20 ms: submit → display rendition,
@@ -55,10 +56,9 @@ from cutout.cli.serve import stop_group
 from cutout.job import DisplaySpec, utcnow
 from cutout.samples import jpeg_bytes, photo_like
 from cutout.settings import Settings
+from cutout.worker_processes import worker_env
 from worker.encode import encode
-from worker.latency import ARTISTIC, measure_worker
 from worker.render import DISPLAY_WEBP_METHOD
-from worker.segmenters.base import Segmenter, build_segmenter
 
 POLL_S = 0.02
 #: What submit → display may take beyond the segmenter (and, cold, the worker's start).
@@ -175,19 +175,25 @@ def reference_encode_s(runs: int = 5) -> float:
     return round(statistics.median(seconds), 4)
 
 
-def _worker_side(
-    settings: Settings, segmenter: Segmenter, photo: bytes, tmp: Path, repeat: int
-) -> list[dict[str, Any]]:
-    """Each job kind once as a process's first and ``repeat`` times in its steady state,
-    every run on its own stores (else the next finds the last one's results); the median
+def _worker_side(settings: Settings, photo: bytes, tmp: Path, repeat: int) -> list[dict[str, Any]]:
+    """Each job kind once as a worker process's first and ``repeat`` times in its steady
+    state, in a child process started as workers are (:func:`worker_env`); the median
     steady run is reported, with every run's display CPU."""
+    photo_path = tmp / "photo.jpg"
+    photo_path.write_bytes(photo)
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.latency", str(photo_path), str(repeat)],
+        env=worker_env(settings.with_overrides(data_dir=tmp / "worker")),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise click.ClickException(f"the worker side failed:\n{done.stderr[-3000:]}")
     report = []
-    for names, cpu_budget in ((("color",), COLOR_CPU_S), (ARTISTIC, ARTISTIC_CPU_S)):
-        first, *steady = (
-            measure_worker(settings.with_overrides(data_dir=tmp / f"w{i}-{len(names)}"),
-                           segmenter, photo, names)
-            for i in range(1 + repeat)
-        )  # fmt: skip
+    kinds = json.loads(done.stdout.strip().splitlines()[-1])
+    for (first, *steady), cpu_budget in zip(kinds, (COLOR_CPU_S, ARTISTIC_CPU_S), strict=True):
+        names = first["effects"]
         median = _median_run(steady, "display_cpu_s")
         median["first_display_cpu_s"] = first["display_cpu_s"]
         median["steady_display_cpu_s"] = [run["display_cpu_s"] for run in steady]
@@ -257,8 +263,7 @@ def command(
         "reference_encode_cpu_s": reference,
     }
     with tempfile.TemporaryDirectory(prefix="cutout-latency-") as tmp:
-        built = build_segmenter(settings.with_overrides(data_dir=Path(tmp) / "worker"))
-        report["worker"] = _worker_side(settings, built, photos[0], Path(tmp), repeat)
+        report["worker"] = _worker_side(settings, photos[0], Path(tmp), repeat)
         if stack:
             report["stack"] = _stack_side(settings, photos, Path(tmp), repeat)
     click.echo(json.dumps(report))

@@ -4,8 +4,8 @@ Same random weights (the reference reads the package's ``.pth``, ours the safete
 conversion), same inputs (the fixture photos and a generated 12 MP photo-like JPEG stored
 sideways with an EXIF rotation), same machine, one run; each path's cold start measured in
 its own fresh process (worker/bench_child.py). Ours runs as the worker is deployed, with
-:data:`~cutout.worker_processes.ALLOCATOR_ENV`; the reference as the old service ran, with
-glibc's defaults. Ends with one JSON line.
+:data:`~cutout.worker_processes.WORKER_ENV`; the reference as the old service ran, with
+glibc's and OpenMP's defaults. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from cutout.worker_processes import ALLOCATOR_ENV
+from cutout.worker_processes import WORKER_ENV
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png"]
@@ -84,7 +84,7 @@ def _child(path: str, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     spec_file.write_text(json.dumps({**spec, "spawned_at": time.time()}))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     if path != "reference":  # our worker runs with it wherever it is deployed
-        env = {**ALLOCATOR_ENV, **env}
+        env = {**WORKER_ENV, **env}
     done = subprocess.run(
         [sys.executable, "-m", "worker.bench_child", path, str(spec_file)],
         capture_output=True,

@@ -1,12 +1,16 @@
 """The worker side of time to first visible result, in-process: dequeue → decode →
 segment → display rendition stored and recorded → full rendition stored, on the real
-renderer and local stores. Used by ``cutout bench latency`` and, on the GPU machine (no
-web stack there; nothing beyond torch, numpy, OpenCV, Pillow and pydantic imported), by
-scripts/gpu_bench.py.
+renderer and local stores. Used by scripts/gpu_bench.py on the GPU machine (no web stack
+there; nothing beyond torch, numpy, OpenCV, Pillow and pydantic imported) and by
+``cutout bench latency`` through ``python -m worker.latency PHOTO REPEAT``, which runs
+:func:`measure_jobs` in a process started as a worker is (settings from ``CUTOUT_*``, the
+worker's environment) and prints one JSON line.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +21,7 @@ from cutout.job import EffectRequest, InputInfo, Job, Rendition
 from cutout.settings import Settings
 from worker.decode import decode_image
 from worker.render import Renderer
-from worker.segmenters.base import Segmenter
+from worker.segmenters.base import Segmenter, build_segmenter
 
 #: The four artistic looks, which the display budget covers together in one job.
 ARTISTIC = ("blackwhite", "popart", "halftone", "retro8bit")
@@ -77,3 +81,24 @@ def measure_worker(
         "display_bytes": sum(r.bytes for r in stored.displays.values()),
         "full_bytes": sum(r.bytes for r in stored.results.values()),
     }
+
+
+def measure_jobs(settings: Settings, photo: bytes, repeat: int) -> list[list[dict[str, Any]]]:
+    """For ``color`` alone and for the four looks: :func:`measure_worker` as this process's
+    first job (which pays its one-time costs: imports, first allocations, thread pools) and
+    ``repeat`` times more (the steady state), each run on its own stores under
+    ``settings.data_dir`` (else the next finds the last one's results)."""
+    segmenter = build_segmenter(settings)
+
+    def run(i: int, names: Sequence[str]) -> dict[str, Any]:
+        stores = settings.with_overrides(data_dir=settings.data_dir / f"w{i}-{len(names)}")
+        return measure_worker(stores, segmenter, photo, names)
+
+    return [[run(i, names) for i in range(1 + repeat)] for names in (("color",), ARTISTIC)]
+
+
+if __name__ == "__main__":
+    photo_path, repeat = sys.argv[1:]
+    with open(photo_path, "rb") as photo_file:
+        photo = photo_file.read()
+    print(json.dumps(measure_jobs(Settings.from_env(), photo, int(repeat))))
