@@ -164,7 +164,7 @@ class BatchRunner:
         """Fetch and decode the photo, then start its preview (made during segmentation)."""
         max_pixels = self.settings.max_pixels
         item.rgb, item.job = fetch_and_decode(self.backends, item.job, max_pixels, item.stages)
-        item.preview = self.pipeline.decode_pool.submit(
+        item.preview = self.pipeline.preview_pool.submit(
             record_preview, self.backends, item.job, item.rgb, item.stages
         )
 

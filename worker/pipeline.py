@@ -51,7 +51,12 @@ class Pipeline:
 
     def __init__(self, settings: Settings, backends: Backends, *, depth: int = PIPELINE_DEPTH):
         self.depth = depth
-        self.decode_pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        threads = settings.decode_threads
+        self.decode_pool = ThreadPoolExecutor(threads, thread_name_prefix="decode")
+        # Previews have their own threads: submitted from a decode thread still at work,
+        # they made the decode pool start another thread, and the next photo then decoded
+        # in one whose memory was new (0.16-0.2 s instead of 0.06-0.07 s at 12 MP).
+        self.preview_pool = ThreadPoolExecutor(threads, thread_name_prefix="preview")
         self.store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
         self.batch_pool = ThreadPoolExecutor(depth, thread_name_prefix="batch")
         self._model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
@@ -95,5 +100,5 @@ class Pipeline:
 
     def close(self) -> None:
         self.batch_pool.shutdown(wait=True)
-        for pool in (self.decode_pool, self.store_pool, self._model_pool):
+        for pool in (self.decode_pool, self.preview_pool, self.store_pool, self._model_pool):
             pool.shutdown(wait=False, cancel_futures=True)
