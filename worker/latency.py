@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from cutout.backends import open_backends
@@ -99,6 +100,5 @@ def measure_jobs(settings: Settings, photo: bytes, repeat: int) -> list[list[dic
 
 if __name__ == "__main__":
     photo_path, repeat = sys.argv[1:]
-    with open(photo_path, "rb") as photo_file:
-        photo = photo_file.read()
+    photo = Path(photo_path).read_bytes()
     print(json.dumps(measure_jobs(Settings.from_env(), photo, int(repeat))))
