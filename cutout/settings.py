@@ -219,6 +219,17 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _top_up_ends_before_the_lease(self) -> Settings:
+        """A batch's first messages wait for company unextended (the lease keeper starts
+        with the batch): past their lease, the queue would hand them out again."""
+        if self.batch_wait_ms / 1000 > self.lease_s / 2:
+            raise ValueError(
+                f"{ENV_PREFIX}BATCH_WAIT_MS ({self.batch_wait_ms}) must be at most half of "
+                f"{ENV_PREFIX}LEASE_S ({self.lease_s} s): a batch would outlast its leases"
+            )
+        return self
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``CUTOUT_*`` variables; unknown ``CUTOUT_`` names are an error, not ignored."""

@@ -110,8 +110,8 @@ EMITTERS = [
         values={"event": "job_finished", "state": "done"},
     ),
     Emitter(
-        "worker/batch.py BatchRunner._fail: 'job %s: failed: %s: %s'",
-        "worker.batch",
+        "worker/outcomes.py Outcomes.fail: 'job %s: failed: %s: %s'",
+        "worker.outcomes",
         r"job \w+: failed: .*",
         "worker",
         ("jobs_finished", "errors"),

@@ -67,6 +67,20 @@ def test_redelivery_of_a_finished_job_is_acked_without_work(
     assert worker_backends.queue.pull(1, wait_s=0) == []
 
 
+def test_two_messages_for_one_job_in_one_batch_run_it_once(
+    worker_settings: Settings, worker_backends: Backends
+) -> None:
+    """At-least-once delivery: a publish retried by the client, or a lease that ran out,
+    puts a job's message in the queue twice, and one pull can take both."""
+    job_id = submit(worker_settings, worker_backends, jpeg_bytes(photo_like(64, 48)))
+    worker_backends.queue.publish(job_id, Priority.STANDARD)
+    run_worker(worker_settings, worker_backends, max_batches=1)
+    job = worker_backends.status.get(job_id)
+    assert job.state is JobState.DONE and job.attempts == 1
+    assert EllipseSegmenter.calls == [1]
+    assert sum(worker_backends.queue.depth().values()) == 0  # both messages acked
+
+
 def test_an_input_that_cannot_be_decoded_fails_its_job_with_a_code(
     worker_settings: Settings, worker_backends: Backends
 ) -> None:

@@ -127,6 +127,34 @@ def test_the_next_batch_is_segmented_while_the_previous_one_renders(
     assert segments[1] < renders[0], "the second batch waited for the first to render"
 
 
+def test_a_job_pulled_while_the_model_loads_starts_once_it_has_loaded(
+    worker_settings: Settings, worker_backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Company for a batch is awaited only while the batch could not start anyway: with a
+    30 s batch window and a model that loads in half a second, the lone job starts soon
+    after the model is ready, not 30 s after it was pulled."""
+    settings = worker_settings.with_overrides(batch_size=4, batch_wait_ms=30_000, lease_s=120)
+    submit(settings, worker_backends, jpeg_bytes(photo_like(64, 48)))
+    real_init = EllipseSegmenter.__init__
+
+    def slow_load(self: EllipseSegmenter, settings: object = None) -> None:
+        time.sleep(0.5)
+        real_init(self, settings)
+
+    monkeypatch.setattr(EllipseSegmenter, "__init__", slow_load)
+    life = run_worker(settings, worker_backends, max_batches=1).life
+    assert life.ready is not None and life.first_job is not None
+    assert life.jobs_served == 1
+    assert (life.first_job - life.ready).total_seconds() < 15, "waited out the batch window"
+
+
+def test_settings_refuse_a_batch_window_that_would_outlast_the_leases() -> None:
+    with pytest.raises(ConfigurationError, match="at most half of CUTOUT_LEASE_S"):
+        Settings.from_env({"CUTOUT_BATCH_WAIT_MS": "5001", "CUTOUT_LEASE_S": "10"})
+    settings = Settings.from_env({"CUTOUT_BATCH_WAIT_MS": "5000", "CUTOUT_LEASE_S": "10"})
+    assert settings.batch_wait_ms == 5000
+
+
 class DenyingBlobs:
     """The real blob store, except that every read is refused, as Cloud Storage answers
     403 to a worker whose service account lacks read access to the uploads bucket."""

@@ -15,15 +15,13 @@ def test_an_empty_pull_is_not_topped_up() -> None:
     )
 
 
-def test_a_partial_batch_waits_out_what_is_left_of_the_batch_wait() -> None:
-    wait = rules.fill_wait(
-        1, 4, first_at=10.0, now=10.0, batch_wait_s=0.2, stopping=False, would_wait=True
-    )
-    assert wait == pytest.approx(0.2)
-    left = rules.fill_wait(
-        3, 4, first_at=10.0, now=10.15, batch_wait_s=0.2, stopping=False, would_wait=True
-    )
-    assert left == pytest.approx(0.05)
+def test_a_partial_batch_waits_what_is_left_of_the_batch_wait_a_slice_at_a_time() -> None:
+    """Slices, so that a batch waiting for the model starts soon after it has loaded,
+    not when the window closes."""
+    fill = {"first_at": 10.0, "batch_wait_s": 0.2, "stopping": False, "would_wait": True}
+    assert rules.fill_wait(1, 4, now=10.0, **fill) == pytest.approx(rules.TOP_UP_SLICE_S)
+    assert rules.fill_wait(3, 4, now=10.18, **fill) == pytest.approx(0.02)
+    assert rules.TOP_UP_SLICE_S < 0.2
 
 
 @pytest.mark.parametrize(
@@ -56,7 +54,7 @@ def test_a_lone_job_on_a_ready_idle_worker_goes_at_once() -> None:
     another batch, or the model loading); otherwise it only delays the job in hand."""
     fill = {"first_at": 10.0, "now": 10.0, "batch_wait_s": 0.2, "stopping": False}
     assert rules.fill_wait(1, 4, **fill, would_wait=False) is None
-    assert rules.fill_wait(1, 4, **fill, would_wait=True) == pytest.approx(0.2)
+    assert rules.fill_wait(1, 4, **fill, would_wait=True) == pytest.approx(rules.TOP_UP_SLICE_S)
 
 
 def test_idle_time_counts_from_the_last_batch_and_not_while_one_is_in_flight() -> None:
