@@ -32,11 +32,18 @@ WORKER_COMMAND = (sys.executable, "-m", "worker")
 #: - OpenMP threads that sleep as soon as a parallel region ends instead of spinning for a
 #:   few milliseconds: torch's helper thread spun 0.027 s of CPU per display rendition
 #:   (0.005 s passive), against the effects and encodes on the same two cores; the model
-#:   forward on CPU took as long either way (worker/MODEL.md, "Sixth pass").
+#:   forward on CPU took as long either way (worker/MODEL.md, "Sixth pass");
+#: - numpy's large arrays in ordinary 4 KB pages, not transparent huge pages: in these
+#:   virtual machines a huge page the process had not touched before cost ~0.6 ms to
+#:   fault in, so the first 12 MP decode in a thread took 0.55-0.59 s instead of
+#:   0.06-0.09 s, and a fresh worker's first four-look display 0.90-1.08 s of CPU instead
+#:   of 0.71-0.86 s; steady runs and the model forward were no slower (worker/MODEL.md,
+#:   "Seventh pass").
 WORKER_ENV = {
     "MALLOC_MMAP_THRESHOLD_": "2147483647",
     "MALLOC_TRIM_THRESHOLD_": "4294967295",
     "OMP_WAIT_POLICY": "PASSIVE",
+    "NUMPY_MADVISE_HUGEPAGE": "0",
 }
 
 

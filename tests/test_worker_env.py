@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,16 @@ def test_a_worker_gets_the_tuning_its_settings_and_what_the_parent_had(
 def test_what_the_operator_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert worker_env(Settings())["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_numpy_in_a_worker_leaves_huge_pages_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The variable's name is numpy's: a child started with the worker's environment
+    finds huge-page advice off (``_set_madvise_hugepage`` returns the previous value)."""
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    probe = "import numpy._core.multiarray as m; print(m._set_madvise_hugepage(True))"
+    env = worker_env(Settings(data_dir=tmp_path))
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
