@@ -9,7 +9,8 @@ Not part of the worker: OpenVINO is not a dependency. Run it with OpenVINO impor
 Prints one JSON line: the one-time costs (calibration aside: convert, save, compile, and
 a compile from OpenVINO's model cache as a second start would do), each run's seconds
 end to end at 12 MP (resize, network, sigmoid, matte at 12 MP) for both, and the largest
-alpha difference in 1/255 at 1024² and at 12 MP.
+alpha difference in 1/255 at 1024² and at 12 MP, and the logits and their sigmoid compared
+before the per-image normalisation.
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ def _timed_matte(segmenter: InSPyReNetSegmenter, rgb: np.ndarray) -> tuple[float
     [matte] = segmenter.mattes([rgb])
     alpha = matte.at(*rgb.shape[:2])
     return time.perf_counter() - started, alpha
+
+
+def _before_normalisation(
+    torch_side: InSPyReNetSegmenter, ov_side: InSPyReNetSegmenter, x: torch.Tensor
+) -> dict[str, float]:
+    """Where the two paths part: the logits and their sigmoid, compared before the
+    per-image min-max normalisation, which divides every difference by the sigmoid's
+    range (a narrow range magnifies it)."""
+    normalised = x.clone().div_(255).sub_(torch_side._mean).div_(torch_side._std)
+    logits = [side._net(normalised.clone()).float() for side in (torch_side, ov_side)]
+    sigmoids = [torch.sigmoid(t) for t in logits]
+    return {
+        "logits_max_diff": round(float((logits[0] - logits[1]).abs().max()), 6),
+        "logits_range": round(float(logits[0].max() - logits[0].min()), 4),
+        "sigmoid_max_diff_of_255": round(float((sigmoids[0] - sigmoids[1]).abs().max()) * 255, 4),
+        "sigmoid_range": round(float(sigmoids[0].max() - sigmoids[0].min()), 6),
+    }
 
 
 @click.command()
@@ -96,6 +114,7 @@ def main(runs: int, precision: str) -> None:
     with torch.inference_mode():
         x = torch_side._resize(rgb)
         small = [s._probabilities(x.clone())[0, 0].numpy() for s in (torch_side, ov_side)]
+        report.update(_before_normalisation(torch_side, ov_side, x))
     report["seconds"] = seconds
     report["alpha_max_diff_1024_of_255"] = round(float(np.abs(small[0] - small[1]).max()) * 255, 3)
     diff = np.abs(alphas["torch"].astype(int) - alphas["openvino"].astype(int))
