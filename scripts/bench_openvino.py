@@ -45,8 +45,7 @@ def _before_normalisation(
     """Where the two paths part: the logits and their sigmoid, compared before the
     per-image min-max normalisation, which divides every difference by the sigmoid's
     range (a narrow range magnifies it)."""
-    normalised = x.clone().div_(255).sub_(torch_side._mean).div_(torch_side._std)
-    logits = [side._net(normalised.clone()).float() for side in (torch_side, ov_side)]
+    logits = [side._logits(x.clone()) for side in (torch_side, ov_side)]
     sigmoids = [torch.sigmoid(t) for t in logits]
     return {
         "logits_max_diff": round(float((logits[0] - logits[1]).abs().max()), 6),

@@ -158,16 +158,19 @@ class InSPyReNetSegmenter(Segmenter):
 
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Per-image min-max normalised sigmoid of the logits, Bx1xhxw float32."""
+        pred = torch.sigmoid(self._logits(batch))
+        low = pred.amin(dim=(1, 2, 3), keepdim=True)
+        high = pred.amax(dim=(1, 2, 3), keepdim=True)
+        return (pred - low) / (high - low + 1e-8)
+
+    def _logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network's logits, float32, for a batch of 0-255 pixels (changed in place)."""
         x = batch.div_(255).sub_(self._mean).div_(self._std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         enabled = self.dtype != torch.float32
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled):
-            logits = self._net(x)
-        pred = torch.sigmoid(logits.float())
-        low = pred.amin(dim=(1, 2, 3), keepdim=True)
-        high = pred.amax(dim=(1, 2, 3), keepdim=True)
-        return (pred - low) / (high - low + 1e-8)
+            return self._net(x).float()
 
 
 class _ProbabilityMatte(Matte):
