@@ -78,6 +78,29 @@ def test_blackwhite_keeps_drawn_grain_as_it_was_drawn() -> None:
     assert blackwhite._noise(9, side, side) is not blackwhite._noise(9, side, side)
 
 
+def test_a_smaller_rendition_gets_the_full_grain_area_averaged_and_kept() -> None:
+    """A display rendition's grain grid is finer than its pixels: it gets the full
+    rendition's grid averaged down (what downscaling the full result does to the grain),
+    kept read-only for the next photo of that size, and big ones are not kept."""
+    blackwhite._kept_averaged_noise.cache_clear()
+    rgba, _ = cutout()
+    h, w = rgba.shape[:2]
+    ctx = EffectContext(full_shape=(h * 3, w * 3))
+    first = _run("blackwhite", rgba, ctx, seed=4, grain_size=1.0)
+    assert blackwhite._kept_averaged_noise.cache_info().currsize == 1
+    np.testing.assert_array_equal(first, _run("blackwhite", rgba, ctx, seed=4, grain_size=1.0))
+    assert blackwhite._kept_averaged_noise.cache_info().hits == 1
+    kept = blackwhite._averaged_noise(9, (80, 60), (40, 30))
+    grid = np.random.default_rng(9).standard_normal((60, 80), dtype=np.float32)
+    np.testing.assert_allclose(kept, grid.reshape(30, 2, 40, 2).mean(axis=(1, 3)), atol=1e-5)
+    assert blackwhite._averaged_noise(9, (80, 60), (40, 30)) is kept and not kept.flags.writeable
+    side = int(blackwhite._KEPT_GRAIN_CELLS**0.5) + 1
+    size, grid_size = (side, side), (side + 1, side + 1)
+    assert blackwhite._averaged_noise(9, grid_size, size) is not blackwhite._averaged_noise(
+        9, grid_size, size
+    )
+
+
 def test_blackwhite_uses_tri_x_weights() -> None:
     rgba, ctx = cutout()
     out = _run("blackwhite", rgba, ctx, contrast=0.0, sharpen=0.0, halation=0.0, grain=0.0)

@@ -16,6 +16,7 @@ memory to a few copies of one band, whatever the image size, and keep it in cach
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,6 +38,11 @@ CPU_BAND_PIXELS = 1 << 16
 #: machine a 800x600 estimate took 1.2-1.7 s of CPU (3.5-6 s wall) with torch's 2 OpenMP
 #: threads spinning against the other work, and 0.1-0.2 s inline.
 INLINE_BAND_PIXELS = 3072
+#: Levels up to this many pixels keep their bands' :class:`_Terms` (13 float32 planes,
+#: 26 MB at most) for the next iteration instead of computing them again: they depend on
+#: alpha and the photo alone, and are more than half of an iteration's work. The coarse
+#: levels iterate ten times; the display rendition's estimate is all such levels.
+KEPT_TERMS_PIXELS = 1 << 19
 
 
 def foreground_colours(
@@ -81,14 +87,17 @@ def estimate_foreground(
         level_alpha = _resize_nearest(alpha, h, w)
         iterations = SMALL_ITERATIONS if w <= SMALL_SIZE and h <= SMALL_SIZE else BIG_ITERATIONS
         rows = max(1, band // w)
+        keep = iterations > 1 and h * w <= KEPT_TERMS_PIXELS
+        kept: dict[int, _Terms] = {}
         for _ in range(iterations):
             for top in range(0, h, rows):
                 bottom = min(h, top + rows)
-                fb[:, top:bottom] = _update(
-                    _with_halo(level_alpha, top, bottom),
-                    _with_halo(fb, top, bottom),
-                    level_image[:, top:bottom],
+                terms = kept.get(top) or _terms(
+                    _with_halo(level_alpha, top, bottom), level_image[:, top:bottom]
                 )
+                if keep:
+                    kept[top] = terms
+                fb[:, top:bottom] = _update(terms, _with_halo(fb, top, bottom))
     return fb
 
 
@@ -103,13 +112,26 @@ def _with_halo(t: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
-def _update(alpha: torch.Tensor, fb: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """One iteration for a band of rows: ``alpha`` (1xR+2xW uint8) and ``fb`` (6xR+2xW)
-    with the rows above and below (the image's edge replicated, as pymatting clamps),
-    ``image`` (3xRxW uint8). Returns the band's new 6xRxW foreground and background."""
+class _Terms(NamedTuple):
+    """What one iteration of a band computes from its alpha and colours alone, the same
+    in every iteration: the four neighbours' weights, the 2x2 system's entries and its
+    inverse determinant, and the colours as floats."""
+
+    neighbours: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+    a0: torch.Tensor
+    a1: torch.Tensor
+    a00: torch.Tensor
+    a11: torch.Tensor
+    a01: torch.Tensor
+    inv_det: torch.Tensor
+    colours: torch.Tensor
+
+
+def _terms(alpha: torch.Tensor, image: torch.Tensor) -> _Terms:
+    """A band's :class:`_Terms`, from ``alpha`` (1xR+2xW uint8) with the rows above and
+    below (the image's edge replicated, as pymatting clamps) and ``image`` (3xRxW uint8)."""
     a = alpha.float().div_(255)
     a = torch.cat([a[:, :, :1], a, a[:, :, -1:]], dim=2)
-    p = torch.cat([fb[:, :, :1], fb, fb[:, :, -1:]], dim=2)
     a0 = a[:, 1:-1, 1:-1]
     a1 = 1.0 - a0
     up, down, left, right = (
@@ -121,14 +143,22 @@ def _update(alpha: torch.Tensor, fb: torch.Tensor, image: torch.Tensor) -> torch
     a11 = a1 * a1 + total
     a01 = a0 * a1
     inv_det = (a00 * a11).sub_(a01 * a01).reciprocal_()
+    colours = image.float().div_(255)
+    return _Terms((up, down, left, right), a0, a1, a00, a11, a01, inv_det, colours)
+
+
+def _update(terms: _Terms, fb: torch.Tensor) -> torch.Tensor:
+    """One iteration for a band of rows: ``fb`` (6xR+2xW) with the rows above and below.
+    Returns the band's new 6xRxW foreground and background."""
+    up, down, left, right = terms.neighbours
+    p = torch.cat([fb[:, :, :1], fb, fb[:, :, -1:]], dim=2)
     s = up * p[:, :-2, 1:-1]
     s.addcmul_(down, p[:, 2:, 1:-1]).addcmul_(left, p[:, 1:-1, :-2])
     s.addcmul_(right, p[:, 1:-1, 2:])
-    colours = image.float().div_(255)
-    b0 = s[:3].addcmul_(a0, colours)  # a0·I + Σ da·F_j
-    b1 = s[3:].addcmul_(a1, colours)  # a1·I + Σ da·B_j
-    fg = (a11 * b0).sub_(a01 * b1).mul_(inv_det).clamp_(0, 1)
-    bg = (a00 * b1).sub_(a01 * b0).mul_(inv_det).clamp_(0, 1)
+    b0 = s[:3].addcmul_(terms.a0, terms.colours)  # a0·I + Σ da·F_j
+    b1 = s[3:].addcmul_(terms.a1, terms.colours)  # a1·I + Σ da·B_j
+    fg = (terms.a11 * b0).sub_(terms.a01 * b1).mul_(terms.inv_det).clamp_(0, 1)
+    bg = (terms.a00 * b1).sub_(terms.a01 * b0).mul_(terms.inv_det).clamp_(0, 1)
     return torch.cat([fg, bg])
 
 
