@@ -6,6 +6,7 @@ No I/O, no mutable globals, deterministic given a seed. The catalogue lives in
 
 from __future__ import annotations
 
+from effects._image import area_average
 from effects.context import EffectContext
 from effects.errors import EffectError, InvalidParams, UnknownEffect
 from effects.registry import (
@@ -31,6 +32,7 @@ __all__ = [
     "Outcome",
     "Stage",
     "UnknownEffect",
+    "area_average",
     "catalogue",
     "get",
     "names",

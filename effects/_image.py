@@ -46,12 +46,28 @@ def full_pixels(shape: tuple[int, ...], value: float, full_shape: tuple[int, ...
     return permille(full_shape or shape, value)
 
 
-def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` resized to ``width`` x ``height`` by area averaging (unchanged if it is
-    that size already): how features drawn at whole pixels reach a fractional pitch."""
+#: Up to this much of the way left after halving, bilinear stands in for area averaging.
+LINEAR_UP_TO = 1.5
+
+
+def area_average(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` shrunk to ``width`` x ``height`` as area averaging would, fast (unchanged
+    if it is that size already). Halved (OpenCV's fast 2x2 path) while at least half is
+    left to go, then the rest of the way bilinearly if that is at most
+    :data:`LINEAR_UP_TO` times, else by OpenCV's general area mode, which is scalar code.
+    12 MP to 1600x1200 (halved, then 1.26x) took 0.0295 s of CPU with area averaging for
+    the last step and 0.0107 s with bilinear, both 0.9 levels from a one-step area resize
+    on average (SSIM 0.983-0.984; 0.059 s in one step); halftone's 1638x1235 paper to
+    1600x1206, 10.9 ms and 1.5 ms. Bilinear alone drifts from area averaging as the step
+    grows: SSIM 0.992 at 1.5x, 0.951 at 1.95x, where it starts to alias."""
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
     if image.shape[1] == width and image.shape[0] == height:
         return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    rest = max(image.shape[1] / width, image.shape[0] / height)
+    method = cv2.INTER_LINEAR if rest <= LINEAR_UP_TO else cv2.INTER_AREA
+    return cv2.resize(image, (width, height), interpolation=method)
 
 
 def gray_rgba(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from effects._diffusion import floyd_steinberg
-from effects._image import check_rgba, fit, full_pixels, gray_rgba
+from effects._image import area_average, check_rgba, full_pixels, gray_rgba
 from effects._params import PERMILLE, Params
 from effects.context import EffectContext
 
@@ -56,7 +56,7 @@ def apply(rgba: np.ndarray, params: HalftoneParams, ctx: EffectContext) -> np.nd
     tiles = dot_tiles(tile, params.dot_size)
     grid_h, grid_w = levels.shape
     paper = tiles[levels].transpose(0, 2, 1, 3).reshape(grid_h * tile, grid_w * tile)
-    paper = fit(paper, round(grid_w * pitch), round(grid_h * pitch))
+    paper = area_average(paper, round(grid_w * pitch), round(grid_h * pitch))
     return gray_rgba(np.ascontiguousarray(paper[:h, :w]), alpha)
 
 

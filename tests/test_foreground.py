@@ -13,7 +13,7 @@ from PIL import Image
 from cutout.errors import InvalidInput
 from tests.conftest import FIXTURES
 from worker.compose import compose_cutout
-from worker.foreground import foreground_colours
+from worker.foreground import TORCH_GRAIN_SIZE, foreground_colours, inline_rows
 
 
 def _cat_with_soft_alpha() -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +132,16 @@ def test_the_inline_estimate_matches_the_default_but_for_rounding() -> None:
     edge = (alpha > 25) & (alpha < 230)
     difference = np.abs(inline[edge] - default[edge])
     assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 3
+
+
+def test_inline_bands_stay_under_torchs_grain_size() -> None:
+    """Every tensor of an inline band (six channels, a halo row and column each side) has
+    fewer elements than torch's grain size, so no kernel wakes its threads, and bands are
+    as tall as that allows (one more row would cross it)."""
+    for width in range(1, TORCH_GRAIN_SIZE // 18 - 2):
+        rows = inline_rows(width)
+        assert 6 * (rows + 2) * (width + 2) <= TORCH_GRAIN_SIZE
+        assert rows == 1 or 6 * (rows + 3) * (width + 2) > TORCH_GRAIN_SIZE
 
 
 def test_mismatched_inputs_are_refused() -> None:

@@ -32,12 +32,12 @@ SMALL_SIZE = 32
 #: of 4000 take 0.55 s an iteration, 64 rows 1.5 s, whole levels 2.3 s); a GPU takes whole
 #: levels at once.
 CPU_BAND_PIXELS = 1 << 16
-#: pixels per band for a small image's estimate (the display rendition's): every kernel
-#: on a band then stays under torch's parallel grain size (32768 elements, a 6-channel
-#: band with its halo rows included), so it runs on the calling thread. On the loaded 2-core
-#: machine a 800x600 estimate took 1.2-1.7 s of CPU (3.5-6 s wall) with torch's 2 OpenMP
-#: threads spinning against the other work, and 0.1-0.2 s inline.
-INLINE_BAND_PIXELS = 3072
+#: torch runs an elementwise kernel on the calling thread below this many elements (its
+#: parallel grain size, ``at::internal::GRAIN_SIZE``). A small image's estimate (the
+#: display rendition's) keeps every kernel of a band under it (:func:`inline_rows`): on
+#: the loaded 2-core machine a 800x600 estimate took 1.2-1.7 s of CPU (3.5-6 s wall) with
+#: torch's 2 OpenMP threads spinning against the other work, and 0.1-0.2 s inline.
+TORCH_GRAIN_SIZE = 32768
 #: Levels up to this many pixels keep their bands' :class:`_Terms` (13 float32 planes,
 #: 26 MB at most) for the next iteration instead of computing them again: they depend on
 #: alpha and the photo alone, and are more than half of an iteration's work. The coarse
@@ -58,25 +58,24 @@ def foreground_colours(
         dev = resolve_device(device)
         pixels = torch.from_numpy(_writeable(image)).to(dev).permute(2, 0, 1).contiguous()
         matte = torch.from_numpy(_writeable(alpha)).to(dev).unsqueeze(0)
-        band = INLINE_BAND_PIXELS if inline and dev.type == "cpu" else None
-        fb = estimate_foreground(pixels, matte, band_pixels=band)
+        fb = estimate_foreground(pixels, matte, inline=inline and dev.type == "cpu")
         colours = fb[:3].mul_(255).add_(0.5).to(torch.uint8)
         return colours.permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def estimate_foreground(
-    image: torch.Tensor, alpha: torch.Tensor, *, band_pixels: int | None = None
+    image: torch.Tensor, alpha: torch.Tensor, *, inline: bool = False
 ) -> torch.Tensor:
     """Multilevel foreground (and background) estimation.
 
     ``image`` is 3xHxW uint8, ``alpha`` 1xHxW uint8, on any device. Returns 6xHxW
     float32 in 0..1 on that device: the foreground colours in ``[:3]``, the background's
     in ``[3:]``. Channels come first so that every elementwise kernel runs along rows.
-    ``band_pixels`` overrides the band size (narrower bands: differences of rounding).
+    ``inline`` (CPU) bands every level by :func:`inline_rows` (narrower bands: differences
+    of rounding).
     """
     height, width = alpha.shape[1:]
     band = CPU_BAND_PIXELS if image.device.type == "cpu" else height * width
-    band = band_pixels or band
     fb = _mean_colours(image, alpha, max(1, 16 * band // width)).view(6, 1, 1)
     levels = math.ceil(math.log2(max(width, height))) if max(width, height) > 1 else 0
     for level in range(levels + 1):
@@ -86,7 +85,7 @@ def estimate_foreground(
         level_image = _resize_nearest(image, h, w)
         level_alpha = _resize_nearest(alpha, h, w)
         iterations = SMALL_ITERATIONS if w <= SMALL_SIZE and h <= SMALL_SIZE else BIG_ITERATIONS
-        rows = max(1, band // w)
+        rows = inline_rows(w) if inline else max(1, band // w)
         keep = iterations > 1 and h * w <= KEPT_TERMS_PIXELS
         kept: dict[int, _Terms] = {}
         for _ in range(iterations):
@@ -99,6 +98,14 @@ def estimate_foreground(
                     kept[top] = terms
                 fb[:, top:bottom] = _update(terms, _with_halo(fb, top, bottom))
     return fb
+
+
+def inline_rows(width: int) -> int:
+    """The most rows a band of a level ``width`` wide may have for its kernels to run on
+    the calling thread: the largest tensor is the band's six channels with a halo row and
+    column on each side. Bands as wide as that (11 rows at 400 px; 7 with the fixed 3072
+    pixels they had before) took a quarter-size display estimate from 0.065 to 0.049 s."""
+    return max(1, TORCH_GRAIN_SIZE // (6 * (width + 2)) - 2)
 
 
 def _with_halo(t: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
