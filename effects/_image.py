@@ -51,23 +51,31 @@ LINEAR_UP_TO = 1.5
 
 
 def area_average(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` shrunk to ``width`` x ``height`` as area averaging would, fast (unchanged
-    if it is that size already). Halved (OpenCV's fast 2x2 path) while at least half is
-    left to go, then the rest of the way bilinearly if that is at most
-    :data:`LINEAR_UP_TO` times, else by OpenCV's general area mode, which is scalar code.
+    """``image`` shrunk to ``width`` x ``height`` as area averaging would, fast, never by
+    OpenCV's general area mode, which is scalar code. A whole factor both ways is one exact
+    step (OpenCV's fast path); otherwise the image is halved (the fast path) while at
+    least half is left to go, then taken the rest of the way bilinearly if that is at most
+    :data:`LINEAR_UP_TO` times, else enlarged bilinearly to twice the size and halved.
     12 MP to 1600x1200 (halved, then 1.26x) took 0.0295 s of CPU with area averaging for
     the last step and 0.0107 s with bilinear, both 0.9 levels from a one-step area resize
     on average (SSIM 0.983-0.984; 0.059 s in one step); halftone's 1638x1235 paper to
-    1600x1206, 10.9 ms and 1.5 ms. Bilinear alone drifts from area averaging as the step
-    grows: SSIM 0.992 at 1.5x, 0.951 at 1.95x, where it starts to alias."""
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
-        half = (image.shape[1] // 2, image.shape[0] // 2)
-        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
-    if image.shape[1] == width and image.shape[0] == height:
+    1600x1206, 10.9 ms and 1.5 ms; retro8bit's display cells (1603x1206 to 404x304,
+    3.97x), 14.7 ms in one step (retro8bit's display 0.034 → 0.024 s). Bilinear alone
+    drifts from area averaging as the step grows: SSIM 0.992 at 1.5x, 0.951 at 1.95x,
+    where it starts to alias."""
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
         return image
-    rest = max(image.shape[1] / width, image.shape[0] / height)
-    method = cv2.INTER_LINEAR if rest <= LINEAR_UP_TO else cv2.INTER_AREA
-    return cv2.resize(image, (width, height), interpolation=method)
+    if w % width == 0 and h % height == 0:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        h, w = image.shape[:2]
+        even = image[: h - h % 2, : w - w % 2]  # an odd row or column would leave the fast path
+        image = cv2.resize(even, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    if max(image.shape[1] / width, image.shape[0] / height) > LINEAR_UP_TO:
+        image = cv2.resize(image, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def gray_rgba(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:

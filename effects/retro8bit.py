@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from effects._image import check_rgba, full_pixels
+from effects._image import area_average, check_rgba, full_pixels
 from effects._oklab import lookup, palette_table
 from effects._params import PERMILLE, Params, hex_to_rgb
 from effects.context import EffectContext
@@ -61,9 +61,8 @@ def apply(rgba: np.ndarray, params: Retro8BitParams, ctx: EffectContext) -> np.n
     rows, cols = math.ceil(h / block) * 4, math.ceil(w / block) * 4
     out_w, out_h = round(cols * fine), round(rows * fine)
     padded = cv2.copyMakeBorder(rgba, 0, out_h - h, 0, out_w - w, cv2.BORDER_REPLICATE)
-    cells = cv2.resize(
-        cv2.cvtColor(padded, cv2.COLOR_RGBA2mRGBA), (cols, rows), interpolation=cv2.INTER_AREA
-    ).astype(np.float32) / np.float32(255.0)
+    cells = area_average(cv2.cvtColor(padded, cv2.COLOR_RGBA2mRGBA), cols, rows)
+    cells = cells.astype(np.float32) / np.float32(255.0)
     weighted, coverage = cells[:, :, :3], cells[:, :, 3]
     level = _levels(weighted)
     palette, table = _palette(params.palette)
