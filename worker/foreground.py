@@ -91,11 +91,11 @@ def estimate_foreground(
         for _ in range(iterations):
             for top in range(0, h, rows):
                 bottom = min(h, top + rows)
-                terms = kept.get(top) or _terms(
-                    _with_halo(level_alpha, top, bottom), level_image[:, top:bottom]
-                )
-                if keep:
-                    kept[top] = terms
+                terms = kept.get(top)
+                if terms is None:
+                    terms = _terms(_with_halo(level_alpha, top, bottom), level_image[:, top:bottom])
+                    if keep:
+                        kept[top] = terms
                 fb[:, top:bottom] = _update(terms, _with_halo(fb, top, bottom))
     return fb
 
