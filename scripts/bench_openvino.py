@@ -1,10 +1,18 @@
 """OpenVINO against torch for the CPU path (issue 12): the batch-norm-folded InSPyReNet in
 base mode (1024²), calibrated random weights, a 12 MP photo, runs interleaved.
 
-Not part of the worker: OpenVINO is not a dependency. Run it with OpenVINO importable
-(``pip install --target DIR openvino==2026.4.1`` and ``PYTHONPATH=.:DIR``)::
+Not part of the worker: OpenVINO is not a dependency. Run it with OpenVINO, onnx and
+onnxscript importable (``pip install --target DIR openvino==2026.4.1 onnx onnxscript``,
+then remove the numpy, sympy and packaging that pip put in DIR beside them, and
+``PYTHONPATH=.:DIR``)::
 
     python scripts/bench_openvino.py --runs 3
+
+Two conversions, which compute the same network: ``onnx`` (the default) exports it with
+``torch.onnx.export(..., dynamo=True)`` and converts that file, as the issue measured
+(33 s); ``traced`` hands the torch module to ``openvino.convert_model`` (104 s). The IR is
+saved with float32 weights: ``save_model``'s default halves them to float16, which moved
+the alpha by up to 20/255 in this script's first runs (worker/MODEL.md).
 
 Prints one JSON line: the one-time costs (calibration aside: convert, save, compile, and
 a compile from OpenVINO's model cache as a second start would do), each run's seconds
@@ -64,7 +72,9 @@ def _before_normalisation(
     show_default=True,
     help="OpenVINO's inference precision: its CPU default is bf16 where the CPU has it",
 )
-def main(runs: int, precision: str) -> None:
+@click.option("--conversion", type=click.Choice(["onnx", "traced"]), default="onnx",
+              show_default=True, help="how the torch network reaches OpenVINO")  # fmt: skip
+def main(runs: int, precision: str, conversion: str) -> None:
     import openvino as ov
 
     rgb = photo_like(4032, 3024, seed=3)
@@ -75,15 +85,21 @@ def main(runs: int, precision: str) -> None:
     ov_side = InSPyReNetSegmenter(settings)
     report: dict[str, object] = {"load": [round(x, 2) for x in os.getloadavg()],
                                  "torch_threads": torch.get_num_threads(),
-                                 "openvino": ov.__version__}  # fmt: skip
+                                 "openvino": ov.__version__,
+                                 "conversion": conversion}  # fmt: skip
     example = torch.zeros(1, 3, 1024, 1024)
     mark = time.perf_counter()
-    with torch.inference_mode():
-        converted = ov.convert_model(torch_side._net, example_input=example)
+    if conversion == "onnx":
+        exported = work / "inspyrenet-base.onnx"
+        torch.onnx.export(torch_side._net, (example,), str(exported), dynamo=True)
+        converted = ov.convert_model(str(exported))
+    else:
+        with torch.inference_mode():
+            converted = ov.convert_model(torch_side._net, example_input=example)
     report["convert_s"] = round(time.perf_counter() - mark, 2)
     mark = time.perf_counter()
     xml = work / "inspyrenet-base.xml"
-    ov.save_model(converted, xml)
+    ov.save_model(converted, xml, compress_to_fp16=False)  # its default halves the weights
     report["save_s"] = round(time.perf_counter() - mark, 2)
     report["ir_mb"] = round(xml.with_suffix(".bin").stat().st_size / 1e6, 1)
     core = ov.Core()
