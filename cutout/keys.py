@@ -34,9 +34,10 @@ from pydantic import (
 
 from cutout import refs
 from cutout.codes import ErrorCode
+from cutout.data_dir_secrets import data_dir_secret
 from cutout.errors import ConfigurationError, InvalidInput
 from cutout.job import Priority, utcnow
-from cutout.settings import Backend, Settings, data_dir_secret
+from cutout.settings import Backend, Settings
 
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _ORIGIN = re.compile(

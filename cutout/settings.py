@@ -9,7 +9,6 @@ installed beyond the Python packages: files and SQLite under ``./.cutout``.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -95,7 +94,13 @@ class Settings(BaseModel):
     model_version: str = Field(
         "1", description="bump when the weights change: it is part of every cache key"
     )
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N (runtime torch)")
+    model_runtime: str = Field(
+        "openvino",
+        pattern="^(openvino|torch)$",
+        description="openvino: fp32 on the CPU, 2.5x torch's speed there (worker/MODEL.md); "
+        "torch: on the device, any dtype (a GPU needs it)",
+    )
     model_dtype: str = Field(
         "fp32", pattern="^(fp32|bf16|fp16)$", description="inference precision (autocast)"
     )
@@ -230,6 +235,18 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _openvino_runs_fp32_on_the_cpu(self) -> Settings:
+        if self.model_runtime == "openvino" and (
+            self.model_dtype != "fp32" or self.device.startswith("cuda")
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}MODEL_RUNTIME=openvino runs fp32 on the CPU: for "
+                f"{ENV_PREFIX}DEVICE={self.device} and {ENV_PREFIX}MODEL_DTYPE={self.model_dtype}"
+                f" set {ENV_PREFIX}MODEL_RUNTIME=torch"
+            )
+        return self
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``CUTOUT_*`` variables; unknown ``CUTOUT_`` names are an error, not ignored."""
@@ -261,10 +278,11 @@ class Settings(BaseModel):
     def model_identity(self) -> str:
         """What the result cache keys on: known to ingest without loading any model.
 
-        Precision and foreground estimation change the pixels; channels-last only reorders
-        float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
+        Precision, runtime and foreground estimation change the pixels; channels-last only
+        reorders float arithmetic (alpha within 0.1/255, worker/MODEL.md), so it is left out."""
         fg = "-fg" if self.foreground else ""
-        return f"{self.segmenter}-{self.model_mode}-{self.model_dtype}{fg}@{self.model_version}"
+        model = f"{self.segmenter}-{self.model_mode}-{self.model_dtype}-{self.model_runtime}"
+        return f"{model}{fg}@{self.model_version}"
 
     @property
     def display(self) -> DisplaySpec:
@@ -291,30 +309,3 @@ class Settings(BaseModel):
                 for e in exc.errors()
             )
             raise ConfigurationError(f"bad settings: {problems}") from exc
-
-
-def local_url_secret(settings: Settings) -> str:
-    """The local URL-signing key: the configured one, or one kept in the data directory so
-    that ingest and workers started separately agree on it."""
-    return settings.url_secret or data_dir_secret(settings, "url-secret")
-
-
-def data_dir_secret(settings: Settings, name: str) -> str:
-    """A random secret kept in ``data_dir/name`` (mode 0600), made by whichever process
-    asks first. It is written aside and linked into place, so a process racing to read
-    it sees the whole secret or none, and every racer ends up with the same one."""
-    path = settings.data_dir / name
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{name}.{secrets.token_hex(4)}")
-        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-            fh.write(secrets.token_hex(32))
-        try:
-            os.link(aside, path)
-        except FileExistsError:
-            pass
-        finally:
-            aside.unlink()
-        return path.read_text().strip()

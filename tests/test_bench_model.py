@@ -23,11 +23,16 @@ def test_bench_model_smoke(random_checkpoint: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    for key in ("reference_s", "ours_s", "speedup", "reference_cold_s", "ours_cold_s"):
-        assert summary[key] > 0, key
-    assert summary["alpha_max_diff"] <= 2  # fp32 against the reference, same weights
+    for path in ("reference", "ours", "ours_torch"):
+        assert summary[f"{path}_s"] > 0 and summary[f"{path}_cold_s"] > 0, path
+    for path in ("ours", "ours_torch"):
+        assert summary[f"{path}_speedup"] > 0 and summary[f"{path}_alpha_max_diff"] <= 2, path
+    assert summary["openvino_over_torch"] > 0 and summary["openvino_export_s"] > 0
     assert set(summary["per_input"]) == {"chelsea.png", summary["input"]}
-    assert "warm_up" in summary["ours_startup"]
+    assert set(summary["per_input"]["chelsea.png"]) == {"reference", "ours", "ours-torch"}
+    assert summary["ours_startup"]["warm_up"] == 0.0 and "export" in summary["ours_startup"]
+    assert "build" in summary["ours_torch_startup"]
+    assert len(list((tmp_path / "data" / "openvino").glob("fast-*"))) == 1  # exported once
 
 
 def test_gpu_bench_smoke(random_safetensors: Path, tmp_path: Path) -> None:

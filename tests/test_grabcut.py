@@ -65,7 +65,9 @@ def test_inspyrenet_without_weights_names_the_places(
 
 def test_model_identity_follows_what_changes_pixels() -> None:
     plain = Settings()
-    assert plain.model_identity == "inspyrenet-base-fp32-fg@1"
-    assert Settings(model_dtype="bf16").model_identity != plain.model_identity
+    assert plain.model_identity == "inspyrenet-base-fp32-openvino-fg@1"
+    on_torch = Settings(model_runtime="torch")
+    assert on_torch.model_identity != plain.model_identity
+    assert on_torch.with_overrides(model_dtype="bf16").model_identity != on_torch.model_identity
     assert Settings(foreground=False).model_identity != plain.model_identity
     assert Settings(channels_last=not plain.channels_last).model_identity == plain.model_identity

@@ -100,6 +100,7 @@ def test_worker_bakes_verified_weights_as_safetensors() -> None:
     assert runtime["CUTOUT_WEIGHTS"] == dest
     assert runtime["CUTOUT_MODEL_VERSION"] == "${WEIGHTS_SHA256}"
     assert runtime["CUTOUT_DEVICE"] == "cuda"
+    assert runtime["CUTOUT_MODEL_RUNTIME"] == "torch"  # OpenVINO is the CPU's runtime
     copies = [i.args for i in final_stage("Dockerfile.worker") if i.keyword == "COPY"]
     assert any(c.startswith("--from=weights ") and dest.startswith(c.split()[-1]) for c in copies)
     entry = [i.args for i in final_stage("Dockerfile.worker") if i.keyword in {"ENTRYPOINT", "CMD"}]
@@ -129,6 +130,8 @@ def test_ingest_serves_the_function_with_the_workers_model_version() -> None:
         '["functions-framework", "--target=handle", "--source=ingest/main.py", "--port=8080"]'
     )
     assert env(final)["CUTOUT_MODEL_VERSION"] == "${WEIGHTS_SHA256}"
+    worker = env(final_stage("Dockerfile.worker"))
+    assert env(final)["CUTOUT_MODEL_RUNTIME"] == worker["CUTOUT_MODEL_RUNTIME"]  # cache keys
     assert not any(
         "torch" in line
         for line in (ROOT / "infra/docker/ingest-requirements.txt").read_text().splitlines()

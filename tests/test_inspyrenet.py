@@ -1,6 +1,7 @@
-"""InSPyReNet through our loading and inference code, against transparent-background's
-own ``Remover`` on the same random weights (see tests/support/model.py for why the weights
-are calibrated: uncalibrated random weights give alphas of only 0 and 255)."""
+"""InSPyReNet through our loading and inference code, on both runtimes (OpenVINO, the CPU
+default, and torch), against transparent-background's own ``Remover`` on the same random
+weights (see tests/support/model.py for why the weights are calibrated: uncalibrated
+random weights give alphas of only 0 and 255)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,21 @@ from worker.segmenters.inspyrenet import InSPyReNetSegmenter
 
 pytestmark = pytest.mark.slow
 
+RUNTIMES = ["openvino", "torch"]
 
-@pytest.fixture(scope="module")
-def fast(random_checkpoint: Path) -> InSPyReNetSegmenter:
-    settings = Settings(weights=str(random_checkpoint), model_mode="fast", device="cpu")
+
+def _settings(weights: Path, data_dir: Path, runtime: str, mode: str = "fast") -> Settings:
+    return Settings(
+        weights=str(weights), model_mode=mode, device="cpu", model_runtime=runtime,
+        data_dir=data_dir,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def fast(
+    request: pytest.FixtureRequest, random_checkpoint: Path, model_data_dir: Path
+) -> InSPyReNetSegmenter:
+    settings = _settings(random_checkpoint, model_data_dir, request.param)
     return InSPyReNetSegmenter(settings, warm_up=False, device_batch=8)
 
 
@@ -79,38 +91,74 @@ def test_a_batch_of_mixed_sizes_equals_single_images(fast: InSPyReNetSegmenter) 
         assert np.abs(alpha.astype(int) - single.astype(int)).max() <= 1
 
 
-def test_base_mode_matches_the_reference(random_checkpoint_base: Path) -> None:
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_base_mode_matches_the_reference(
+    random_checkpoint_base: Path, model_data_dir: Path, runtime: str
+) -> None:
     from transparent_background import Remover
 
-    weights = str(random_checkpoint_base)
-    settings = Settings(weights=weights, model_mode="base", device="cpu")
+    settings = _settings(random_checkpoint_base, model_data_dir, runtime, mode="base")
     image = _photo("chelsea.png")
     [alpha] = InSPyReNetSegmenter(settings, warm_up=False).segment([image])
-    remover = Remover(mode="base", ckpt=weights, device="cpu")
+    remover = Remover(mode="base", ckpt=str(random_checkpoint_base), device="cpu")
     _assert_meaningful(alpha, "base")
     _assert_close(alpha, _reference_alpha(remover, image), "base")
 
 
+def test_the_runtimes_agree_within_one_level(random_checkpoint: Path, model_data_dir: Path) -> None:
+    """OpenVINO against torch on the same weights: the issue's bar for adopting it."""
+    image = large_photo()
+    alphas = [
+        InSPyReNetSegmenter(_settings(random_checkpoint, model_data_dir, r)).segment([image])[0]
+        for r in RUNTIMES
+    ]
+    assert np.abs(alphas[0].astype(int) - alphas[1].astype(int)).max() <= 1
+
+
 def test_safetensors_and_pth_give_the_same_alpha(
-    fast: InSPyReNetSegmenter, random_safetensors: Path
+    random_checkpoint: Path, random_safetensors: Path, tmp_path: Path
 ) -> None:
-    settings = Settings(weights=str(random_safetensors), model_mode="fast", device="cpu")
-    from_safetensors = InSPyReNetSegmenter(settings, warm_up=False)
+    segmenters = [
+        InSPyReNetSegmenter(_settings(w, tmp_path, "torch"), warm_up=False)
+        for w in (random_checkpoint, random_safetensors)
+    ]
     image = _photo("chelsea.png")
-    np.testing.assert_array_equal(from_safetensors.segment([image])[0], fast.segment([image])[0])
-    assert from_safetensors.info.options["weights"] == random_safetensors.name
+    pth, safetensors = (s.segment([image])[0] for s in segmenters)
+    np.testing.assert_array_equal(safetensors, pth)
+    assert segmenters[1].info.options["weights"] == random_safetensors.name
 
 
-def test_start_up_is_timed_and_the_model_described(random_safetensors: Path) -> None:
-    settings = Settings(weights=str(random_safetensors), model_mode="fast", device="cpu")
-    segmenter = InSPyReNetSegmenter(settings)
-    stages = ["imports", "find_weights", "build", "load", "to_device", "warm_up"]
-    assert list(segmenter.startup) == stages
+STAGES = {
+    "openvino": ["imports", "find_weights", "export", "compile", "warm_up"],
+    "torch": ["imports", "find_weights", "build", "load", "to_device", "warm_up"],
+}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_start_up_is_timed_and_the_model_described(
+    random_checkpoint: Path, model_data_dir: Path, runtime: str
+) -> None:
+    segmenter = InSPyReNetSegmenter(_settings(random_checkpoint, model_data_dir, runtime))
+    assert list(segmenter.startup) == STAGES[runtime]
     assert all(seconds >= 0 for seconds in segmenter.startup.values())
+    assert segmenter.startup["warm_up"] == 0.0  # none on the CPU
     info = segmenter.info
     assert (info.name, info.version, info.fallback) == ("inspyrenet", "1", False)
     assert info.options["mode"] == "fast" and info.options["dtype"] == "fp32"
-    assert info.options["device"] == "cpu"
+    assert info.options["device"] == "cpu" and info.options["runtime"] == runtime
+
+
+def test_a_second_start_reads_the_ir_and_builds_no_torch_network(
+    random_checkpoint: Path, model_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(random_checkpoint, model_data_dir, "openvino")
+    InSPyReNetSegmenter(settings)  # exports, unless an earlier test did
+    built: list[str] = []
+    monkeypatch.setattr(
+        "worker.segmenters.inspyrenet._folded_logits", lambda *a: built.append("torch")
+    )
+    again = InSPyReNetSegmenter(settings)
+    assert built == [] and again.segment([_photo("chelsea.png")])[0].shape == (300, 451)
 
 
 def test_bad_images_are_refused_by_name(fast: InSPyReNetSegmenter) -> None:
@@ -122,11 +170,14 @@ def test_bad_images_are_refused_by_name(fast: InSPyReNetSegmenter) -> None:
     assert fast.segment([]) == []
 
 
-def test_a_checkpoint_of_another_network_is_a_configuration_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_checkpoint_of_another_network_is_a_configuration_error(
+    tmp_path: Path, runtime: str
+) -> None:
     import torch
 
     wrong = tmp_path / "wrong.pth"
     torch.save({"conv.weight": torch.zeros(3, 3)}, wrong)
-    settings = Settings(weights=str(wrong), model_mode="fast", device="cpu")
     with pytest.raises(ConfigurationError, match="not an InSPyReNet_SwinB checkpoint"):
-        InSPyReNetSegmenter(settings, warm_up=False)
+        InSPyReNetSegmenter(_settings(wrong, tmp_path, runtime), warm_up=False)
+    assert list(tmp_path.glob("openvino/*")) == []  # no half-written IR left behind

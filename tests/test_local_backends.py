@@ -7,10 +7,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from cutout.backends import open_backends
+from cutout.data_dir_secrets import local_url_secret
 from cutout.job import Priority
 from cutout.local import LocalBlobStore, LocalLauncher, SqliteJobQueue, SqliteStatusStore
 from cutout.local.blobstore import verify_signature
-from cutout.settings import Settings, local_url_secret
+from cutout.settings import Settings
 
 
 def test_two_openers_share_state_and_the_url_secret(tmp_path: Path) -> None:

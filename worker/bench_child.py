@@ -7,7 +7,10 @@ seconds per input, peak RSS, and each input's alpha saved as PNG for the compari
 - ``reference``: what the old service did: ``Remover(mode).process(img, type='rgba')``
   then a PNG save with Pillow's defaults.
 - ``ours``: the worker's per-image path: decode, segment, foreground colours, compose,
-  encode, with the settings' defaults (safetensors weights).
+  encode, with the settings' defaults (safetensors weights, the OpenVINO runtime, its IR
+  already exported into the spec's data directory).
+- ``ours-torch``: the same on the torch runtime.
+- ``memory``: see :func:`_memory`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ def _reference(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dic
     return run, {}
 
 
-def _ours(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dict[str, float]]:
+def _ours(
+    spec: dict[str, Any], runtime: str
+) -> tuple[Callable[[bytes], np.ndarray], dict[str, float]]:
     from cutout.job import OutputSpec
     from cutout.settings import Settings
     from worker.compose import compose_cutout
@@ -50,7 +55,10 @@ def _ours(spec: dict[str, Any]) -> tuple[Callable[[bytes], np.ndarray], dict[str
     from worker.encode import encode
     from worker.segmenters.base import build_segmenter
 
-    settings = Settings(weights=spec["safetensors"], model_mode=spec["mode"], device="cpu")
+    settings = Settings(
+        weights=spec["safetensors"], model_mode=spec["mode"], device="cpu",
+        data_dir=Path(spec["data_dir"]), model_runtime=runtime,
+    )  # fmt: skip
     segmenter = build_segmenter(settings)
     output = OutputSpec()
 
@@ -79,6 +87,7 @@ def _memory(spec: dict[str, Any]) -> dict[str, Any]:
     from worker.loop import Worker
 
     with tempfile.TemporaryDirectory() as data_dir:
+        (Path(data_dir) / "openvino").symlink_to(Path(spec["data_dir"]).resolve() / "openvino")
         settings = Settings(
             data_dir=Path(data_dir), weights=spec["safetensors"], model_mode=spec["mode"],
             device="cpu", batch_size=4, batch_wait_ms=1000, autoscale=False,
@@ -123,7 +132,10 @@ def main(path: str, spec_file: str) -> None:
     if path == "memory":
         print(json.dumps(_memory(spec)))
         return
-    run, startup = (_reference if path == "reference" else _ours)(spec)
+    if path == "reference":
+        run, startup = _reference(spec)
+    else:
+        run, startup = _ours(spec, "torch" if path == "ours-torch" else "openvino")
     ready = time.time()
     result: dict[str, Any] = {
         "path": path,

@@ -4,13 +4,14 @@ and heartbeats, subprocesses for workers. Nothing to install or run beyond Pytho
 from __future__ import annotations
 
 from cutout.backends import Backends
+from cutout.data_dir_secrets import local_url_secret
 from cutout.local.blob_routes import LocalBlobRoutes
 from cutout.local.blobstore import LocalBlobStore
 from cutout.local.keys import SqliteKeyStore
 from cutout.local.launcher import LocalLauncher
 from cutout.local.queue import SqliteJobQueue
 from cutout.local.status import SqliteStatusStore
-from cutout.settings import Settings, local_url_secret
+from cutout.settings import Settings
 
 
 def open_local_backends(settings: Settings) -> Backends:

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cutout.data_dir_secrets import local_url_secret
 from cutout.local.blobstore import LocalBlobStore
 from cutout.local.status import SqliteStatusStore
 from cutout.ports.blobstore import is_upload
-from cutout.settings import Settings, local_url_secret
+from cutout.settings import Settings
 
 log = logging.getLogger(__name__)
 

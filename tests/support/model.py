@@ -44,6 +44,13 @@ def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory for every model test: the OpenVINO IR of a checkpoint (a 40 s
+    export) is made once per session and shared, as workers on one data directory share it."""
+    return tmp_path_factory.mktemp("model-data")
+
+
+@pytest.fixture(scope="session")
 def random_checkpoint_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Base-mode weights, calibrated on two photos: the one base-mode test's cat and a cup
     (a single image leaves some batch-norm layers only five values to average)."""

@@ -11,10 +11,11 @@ device, and the reference's truncating conversion to uint8. In fp32 the alphas a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from cutout.errors import ConfigurationError
 from cutout.job import ModelInfo
 from cutout.settings import Settings
 from worker.devices import resolve_device
-from worker.segmenters import network
+from worker.segmenters import network, openvino_network
 from worker.segmenters.base import Matte, Segmenter, check_image, full_size, register
 from worker.segmenters.weights import load_state_dict, resolve_weights
 
@@ -86,30 +87,28 @@ class InSPyReNetSegmenter(Segmenter):
             clock = now
 
         weights = resolve_weights(settings)
-        self.device = resolve_device(settings.device)
+        self.runtime = settings.model_runtime
+        on_openvino = self.runtime == "openvino"
+        self.device = torch.device("cpu") if on_openvino else resolve_device(settings.device)
         self.dtype = DTYPES[settings.model_dtype]
         self.size = network.BASE_SIZES[settings.model_mode]
-        lap("find_weights")
-        model = network.build_network(settings.model_mode)
-        lap("build")
-        _load_folded(model, weights)
-        lap("load")
-        model.to(self.device)
-        self.channels_last = settings.channels_last
-        if self.channels_last:
-            network.to_channels_last(model)
-        self._net: nn.Module = _Logits(model).eval()
+        self.channels_last = settings.channels_last and not on_openvino
+        self._net: Callable[[torch.Tensor], torch.Tensor]
+        if on_openvino:
+            self._net = _on_openvino(settings, weights, lap)
+        else:
+            self._net = _on_torch(settings, weights, self.device, lap)
         self._mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
         self.device_batch = device_batch or (1 if self.device.type == "cpu" else 64)
-        lap("to_device")
         self.info = ModelInfo(
             name="inspyrenet",
             version=settings.model_version,
             options={
                 "mode": settings.model_mode,
+                "runtime": self.runtime,
                 "dtype": settings.model_dtype,
-                "channels_last": settings.channels_last,
+                "channels_last": self.channels_last,
                 "device": str(self.device),
                 "weights": Path(weights).name,
             },
@@ -187,6 +186,42 @@ class _ProbabilityMatte(Matte):
         with torch.inference_mode():
             up = F.interpolate(self.prob, size=(height, width), mode="bilinear", align_corners=True)
             return up.mul_(255).to(torch.uint8)[0, 0].cpu().numpy()
+
+
+def _on_openvino(
+    settings: Settings, weights: Path, lap: Callable[[str], None]
+) -> openvino_network.OpenVINONetwork:
+    """The network compiled by OpenVINO, exported first if this data directory has no IR of
+    these weights (the torch network is built only then)."""
+    ir = openvino_network.ir_dir(settings, weights)
+    lap("find_weights")
+    build = functools.partial(_folded_logits, settings.model_mode, weights)
+    openvino_network.export_ir(build, network.BASE_SIZES[settings.model_mode], ir)
+    lap("export")
+    compiled = openvino_network.OpenVINONetwork(ir)
+    lap("compile")
+    return compiled
+
+
+def _on_torch(
+    settings: Settings, weights: Path, device: torch.device, lap: Callable[[str], None]
+) -> nn.Module:
+    lap("find_weights")
+    model = network.build_network(settings.model_mode)
+    lap("build")
+    _load_folded(model, weights)
+    lap("load")
+    model.to(device)
+    if settings.channels_last:
+        network.to_channels_last(model)
+    lap("to_device")
+    return _Logits(model).eval()
+
+
+def _folded_logits(mode: str, weights: Path) -> nn.Module:
+    model = network.build_network(mode)
+    _load_folded(model, weights)
+    return _Logits(model).eval()
 
 
 def _load_folded(model: nn.Module, weights: Path) -> None:
