@@ -98,7 +98,7 @@ class Settings(BaseModel):
     model_runtime: str = Field(
         "openvino",
         pattern="^(openvino|torch)$",
-        description="openvino: fp32 on the CPU, 2.5x torch's speed there (worker/MODEL.md); "
+        description="openvino: fp32 on the CPU, 1.8x torch's speed there (worker/MODEL.md); "
         "torch: on the device, any dtype (a GPU needs it)",
     )
     model_dtype: str = Field(

@@ -47,6 +47,13 @@ WORKER_ENV = {
 }
 
 
+def run_as_a_worker_runs() -> None:
+    """Re-execute this script with :data:`WORKER_ENV` unless it has it already: glibc
+    reads its allocator variables at start, so a benchmark must be started with them."""
+    if any(name not in os.environ for name in WORKER_ENV):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**WORKER_ENV, **os.environ})
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment of a worker process started here with ``settings``: this process's
     variables except ``CUTOUT_*`` (``*_EMULATOR_HOST`` among them), :data:`WORKER_ENV`

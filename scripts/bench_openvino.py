@@ -1,6 +1,7 @@
 """The CPU runtimes against each other (issue 12's rule for adopting OpenVINO): the worker's
 segmenter on OpenVINO (the default) and on torch, base mode (1024²), random weights
-calibrated on a 12 MP photo, three runs interleaved::
+calibrated on a 12 MP photo, three runs interleaved, in the worker's environment
+(``WORKER_ENV``: the script re-executes itself with it)::
 
     .venv/bin/python scripts/bench_openvino.py --runs 3
 
@@ -28,6 +29,7 @@ import torch
 
 from cutout.samples import photo_like
 from cutout.settings import Settings
+from cutout.worker_processes import run_as_a_worker_runs
 from worker.segmenters.inspyrenet import InSPyReNetSegmenter
 from worker.segmenters.openvino_network import import_openvino
 from worker.segmenters.random_weights import save_random_checkpoint
@@ -98,4 +100,5 @@ def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
+    run_as_a_worker_runs()  # the allocator settings every worker has
     main()

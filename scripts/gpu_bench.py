@@ -28,10 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cutout.worker_processes import WORKER_ENV  # noqa: E402
+from cutout.worker_processes import WORKER_ENV, run_as_a_worker_runs  # noqa: E402
 
-if any(name not in os.environ for name in WORKER_ENV):  # run as a worker runs
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**WORKER_ENV, **os.environ})
+run_as_a_worker_runs()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -15,6 +15,7 @@ from cutout.errors import ConfigurationError, InvalidInput
 from cutout.settings import Settings
 from tests.support.model import PHOTO_NAMES, large_photo, odd_photo
 from tests.support.model import fixture_photo as _photo
+from worker.segmenters import openvino_network
 from worker.segmenters.inspyrenet import InSPyReNetSegmenter
 
 pytestmark = pytest.mark.slow
@@ -146,6 +147,25 @@ def test_start_up_is_timed_and_the_model_described(
     assert (info.name, info.version, info.fallback) == ("inspyrenet", "1", False)
     assert info.options["mode"] == "fast" and info.options["dtype"] == "fp32"
     assert info.options["device"] == "cpu" and info.options["runtime"] == runtime
+
+
+def test_prepare_model_leaves_the_ir_in_the_data_directory(
+    random_checkpoint: Path, model_data_dir: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from worker.prepare_model import command
+
+    settings = _settings(random_checkpoint, model_data_dir, "openvino")
+    result = CliRunner().invoke(command, [], obj=settings)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{settings.model_identity} ready in {model_data_dir}: ")
+    assert "export" in result.output and "compile" in result.output
+    assert (openvino_network.ir_dir(settings, random_checkpoint) / "network.xml").is_file()
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    garbage = settings.with_overrides(weights=str(tmp_path / "garbage.pth"), data_dir=tmp_path)
+    wrong = CliRunner().invoke(command, [], obj=garbage)
+    assert wrong.exit_code == 1 and "cannot read checkpoint" in wrong.output
 
 
 def test_a_second_start_reads_the_ir_and_builds_no_torch_network(

@@ -16,7 +16,6 @@ so OpenVINO falls back to its own no-op stub and nothing leaves the machine.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from cutout.settings import Settings
+from worker.segmenters.weights import file_digest
 
 IR_NAME = "network.xml"
 
@@ -44,8 +44,7 @@ def import_openvino() -> types.ModuleType:
 
 def ir_dir(settings: Settings, weights: Path) -> Path:
     """Where the IR of ``weights`` in the settings' mode lives: content-addressed."""
-    with weights.open("rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    digest = file_digest(weights)
     version = import_openvino().__version__.split("-")[0]
     return settings.data_dir / "openvino" / f"{settings.model_mode}-{digest[:24]}-ov{version}"
 
