@@ -82,8 +82,12 @@ def interrupt(command: list[str], journal: Path, at: int, sig: signal.Signals) -
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while submissions(journal) < at:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the journal never reached {at} submissions"
+        if process.poll() is not None:
+            _, err = process.communicate()
+            pytest.fail(
+                f"the CLI ended at {submissions(journal)} of {at} submissions: {err[-2000:]!r}"
+            )
+        assert time.monotonic() < deadline, f"the journal never reached {at} submissions"
         time.sleep(0.02)
     process.send_signal(sig)
     process.communicate(timeout=60)
@@ -101,7 +105,9 @@ def test_backfill_survives_sigint_and_sigkill_and_ends_exactly_once(
 
     interrupt(command, journal, 160, signal.SIGINT)
     assert submissions(journal) >= 160
-    interrupt(command, journal, submissions(journal) + 40, signal.SIGKILL)
+    # Killed a few submissions into the resumed run: soon enough that it is still sending
+    # (8 in flight) however slowly this process gets to look at the journal.
+    interrupt(command, journal, submissions(journal) + 8, signal.SIGKILL)
     done = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])

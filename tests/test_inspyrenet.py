@@ -168,6 +168,21 @@ def test_prepare_model_leaves_the_ir_in_the_data_directory(
     assert wrong.exit_code == 1 and "cannot read checkpoint" in wrong.output
 
 
+def test_openvino_beside_a_gpu_says_the_gpu_is_unused(
+    random_checkpoint: Path,
+    model_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    settings = _settings(random_checkpoint, model_data_dir, "openvino")
+    segmenter = InSPyReNetSegmenter(settings.with_overrides(device="auto"))
+    assert segmenter.device.type == "cpu"
+    assert "set CUTOUT_MODEL_RUNTIME=torch to use the GPU" in caplog.text
+
+
 def test_a_second_start_reads_the_ir_and_builds_no_torch_network(
     random_checkpoint: Path, model_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

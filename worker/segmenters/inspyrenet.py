@@ -6,7 +6,8 @@ ImageNet normalisation), the same network, min-max normalisation of the sigmoid 
 (the reference normalises over the whole batch tensor, so its batched output differs from
 its single-image output), bilinear ``align_corners=True`` upsampling to full size on the
 device, and the reference's truncating conversion to uint8. In fp32 the alphas agree within
-2/255 (tests/test_inspyrenet.py); a batched alpha equals the single-image one within 1/255.
+2/255 on either runtime (tests/test_inspyrenet.py); a batched alpha equals the single-image
+one within 1/255.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ class _Logits(nn.Module):
 
 @register("inspyrenet")
 class InSPyReNetSegmenter(Segmenter):
-    """InSPyReNet_SwinB in ``settings.model_mode`` (``base`` 1024², ``fast`` 384²).
+    """InSPyReNet_SwinB in ``settings.model_mode`` (``base`` 1024², ``fast`` 384²), its
+    network on ``settings.model_runtime``: OpenVINO on the CPU (the default, its IR made
+    once per checkpoint: worker/segmenters/openvino_network.py) or torch on
+    ``settings.device``. Everything around the network (resize, normalisation, mattes) is
+    torch's either way.
 
     ``device_batch`` caps how many images go through the network at once: all of them on
     a GPU; one at a time on CPU, where batching gains nothing per image (measured) and
@@ -90,6 +95,9 @@ class InSPyReNetSegmenter(Segmenter):
         self.runtime = settings.model_runtime
         on_openvino = self.runtime == "openvino"
         self.device = torch.device("cpu") if on_openvino else resolve_device(settings.device)
+        if on_openvino and settings.device == "auto" and torch.cuda.is_available():
+            log.warning("a GPU is present but CUTOUT_MODEL_RUNTIME=openvino runs the network "
+                        "on the CPU: set CUTOUT_MODEL_RUNTIME=torch to use the GPU")  # fmt: skip
         self.dtype = DTYPES[settings.model_dtype]
         self.size = network.BASE_SIZES[settings.model_mode]
         self.channels_last = settings.channels_last and not on_openvino
