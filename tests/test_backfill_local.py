@@ -77,9 +77,17 @@ def backfill(pipeline: Pipeline, *args: str) -> list[str]:
                           "--api", pipeline.url, "--effects", ",".join(EFFECTS))  # fmt: skip
 
 
+def _default_sigint() -> None:
+    """A shell runs background commands with SIGINT ignored, and Python then never turns
+    it into KeyboardInterrupt: the CLI must get it as a terminal's Ctrl-C delivers it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(command: list[str], journal: Path, at: int, sig: signal.Signals) -> None:
     """Run the CLI until its journal records ``at`` submissions, then send ``sig``."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+    )
     deadline = time.monotonic() + 120
     while submissions(journal) < at:
         if process.poll() is not None:
@@ -105,9 +113,7 @@ def test_backfill_survives_sigint_and_sigkill_and_ends_exactly_once(
 
     interrupt(command, journal, 160, signal.SIGINT)
     assert submissions(journal) >= 160
-    # Killed a few submissions into the resumed run: soon enough that it is still sending
-    # (8 in flight) however slowly this process gets to look at the journal.
-    interrupt(command, journal, submissions(journal) + 8, signal.SIGKILL)
+    interrupt(command, journal, submissions(journal) + 40, signal.SIGKILL)
     done = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
